@@ -1,0 +1,107 @@
+# microtask - build, local services, tests, demo.
+#
+#   make            build bin/mt-producer bin/mt-consumer bin/mt-aggregator bin/mtctl
+#   make demo       install what is missing, start Kafka and Redis, run a real job
+#   make test       install what is missing, start services, run every test
+#   make up / down  start / stop the local Kafka broker and Redis server
+#   make install    install the programs (PREFIX=/usr/local, DESTDIR)
+
+CC      ?= cc
+PKGS    := rdkafka hiredis jansson
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -MMD -MP -Ilib \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+PREFIX  ?= /usr/local
+BUILD   ?= build
+BIN     ?= bin
+
+LIB_SRC := lib/mt_buf.c lib/mt_config.c lib/mt_delta.c lib/mt_kafka.c \
+           lib/mt_log.c lib/mt_op.c lib/mt_op_wordcount.c lib/mt_redis.c \
+           lib/mt_split.c lib/mt_store.c lib/mt_task.c lib/mt_utf8.c
+PROGS   := $(BIN)/mt-producer $(BIN)/mt-consumer $(BIN)/mt-aggregator $(BIN)/mtctl
+UNIT_SRC := tests/unit/main.c tests/unit/test_buf.c tests/unit/test_config.c \
+           tests/unit/test_delta.c tests/unit/test_split.c \
+           tests/unit/test_task.c tests/unit/test_wordcount.c
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
+LIBMT    := $(BUILD)/libmt.a
+
+.PHONY: all deps up down demo test unit integration asan bench install \
+        uninstall clean
+all: $(PROGS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIBMT): $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+$(BIN)/mt-producer: $(BUILD)/producer/main.o $(LIBMT)
+$(BIN)/mt-consumer: $(BUILD)/consumer/main.o $(LIBMT)
+$(BIN)/mt-aggregator: $(BUILD)/aggregator/main.o $(LIBMT)
+$(BIN)/mtctl: $(BUILD)/mtctl/main.o $(LIBMT)
+$(PROGS):
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(BIN)/unit-tests: $(UNIT_OBJ) $(LIBMT)
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cunit 2>/dev/null)
+
+# ---- set-up: packages and local services ----
+deps:
+	@scripts/deps.sh
+
+up: deps
+	@scripts/services.sh up
+
+down:
+	@scripts/services.sh down
+
+# ---- tests ----
+# make test: unit tests, the same under ASan/UBSan, then the integration
+# tests against the real broker and Redis. SUITE=name runs one unit suite.
+test: deps
+	@$(MAKE) --no-print-directory all $(BIN)/unit-tests
+	@scripts/services.sh up
+	$(BIN)/unit-tests $(SUITE)
+	@$(MAKE) --no-print-directory asan
+	python3 -m pytest -q tests/integration
+
+unit: $(BIN)/unit-tests
+	$(BIN)/unit-tests $(SUITE)
+
+integration: all
+	python3 -m pytest -q tests/integration
+
+# An AddressSanitizer + UndefinedBehaviorSanitizer build of the unit tests,
+# in its own directories so it never mixes with the normal build.
+asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin \
+	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    LDFLAGS="-fsanitize=address,undefined" build/asan/bin/unit-tests
+	ASAN_OPTIONS=detect_leaks=1 build/asan/bin/unit-tests $(SUITE)
+
+# ---- the demo: a real job over the machine's own documentation ----
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/services.sh up
+	@scripts/demo.sh
+
+bench: all
+	@scripts/bench.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(PROGS)))
+
+clean:
+	rm -rf build bin
+
+-include $(LIB_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(wildcard $(BUILD)/*/main.d)

@@ -1,0 +1,379 @@
+/* mt-aggregator - merges partial results into Redis, each task exactly once.
+ *
+ * Polls a batch from the results topic, groups it by job, asks Redis which
+ * tasks are not merged yet, combines their partial results and merges them
+ * with one atomic script that also sets their "merged" bits. Offsets are
+ * stored only after Redis holds the merge; on any Redis failure it retries
+ * with backoff and stores nothing, so a crash or outage redelivers, and the
+ * bits make redelivery harmless. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mt_config.h"
+#include "mt_delta.h"
+#include "mt_kafka.h"
+#include "mt_log.h"
+#include "mt_store.h"
+#include "mt_task.h"
+
+#define DEFAULT_BATCH 2000
+#define MERGE_CHUNK 256  /* tasks per Redis script call: bounds its run time */
+#define CLOSE_TIMEOUT_MS 10000
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+typedef struct job_batch {
+    char job[MT_JOB_ID_MAX + 1];
+    int *msgs;     /* indexes into the batch, of RESULT and FAILED messages */
+    size_t n, cap;
+    int64_t total; /* from an END message, or -1 */
+} job_batch_t;
+
+typedef struct aggregator {
+    mt_config_t cfg;
+    int batch_max;
+    rd_kafka_t *consumer, *producer;
+    mt_redis_t *redis;
+    rd_kafka_message_t **msgs;
+    mt_task_t *tasks;
+    int nmsgs;
+    job_batch_t *jobs;
+    size_t njobs, jobs_cap;
+    unsigned long long merged, duplicates, completed;
+} aggregator_t;
+
+static _Noreturn void usage(const char *reason) {
+    FILE *out = reason ? stderr : stdout;
+    if (reason) fprintf(stderr, "mt-aggregator: %s\n\n", reason);
+    fprintf(out,
+        "Usage: mt-aggregator [options]\n"
+        "Merges partial results from the results topic into Redis, each task once,\n"
+        "and marks jobs complete (published on the Redis channel " MT_STORE_DONE_CHANNEL ").\n\n"
+        "  -g, --group NAME        consumer group (MT_AGGREGATOR_GROUP; mt-aggregators)\n"
+        "      --batch N           results taken per poll (%d)\n"
+        "%s",
+        DEFAULT_BATCH, MT_CONFIG_HELP);
+    exit(reason ? 1 : 0);
+}
+
+/* Sleeps before retry number *attempt (100 ms doubling to 5 s). Returns -1
+ * when a stop was requested meanwhile. */
+static int backoff(int *attempt) {
+    int ms = 100 << (*attempt < 6 ? *attempt : 6);
+    if (ms > 5000) ms = 5000;
+    (*attempt)++;
+    for (int waited = 0; waited < ms; waited += 50) {
+        if (stop_requested) return -1;
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return stop_requested ? -1 : 0;
+}
+
+static job_batch_t *job_for(aggregator_t *a, const char *job) {
+    for (size_t k = 0; k < a->njobs; k++)
+        if (strcmp(a->jobs[k].job, job) == 0) return &a->jobs[k];
+    if (a->njobs == a->jobs_cap) {
+        size_t cap = a->jobs_cap ? a->jobs_cap * 2 : 16;
+        job_batch_t *j = realloc(a->jobs, cap * sizeof *j);
+        if (!j) return NULL;
+        memset(j + a->jobs_cap, 0, (cap - a->jobs_cap) * sizeof *j);
+        a->jobs = j;
+        a->jobs_cap = cap;
+    }
+    job_batch_t *j = &a->jobs[a->njobs++];
+    snprintf(j->job, sizeof j->job, "%s", job);
+    j->n = 0;
+    j->total = -1;
+    return j;
+}
+
+static void dead_letter(aggregator_t *a, const rd_kafka_message_t *m,
+                        const char *why) {
+    rd_kafka_headers_t *orig = NULL;
+    rd_kafka_message_headers(m, &orig);
+    rd_kafka_headers_t *h = orig ? rd_kafka_headers_copy(orig) : rd_kafka_headers_new(2);
+    char where[300];
+    snprintf(where, sizeof where, "%s/%d/%lld", rd_kafka_topic_name(m->rkt),
+             (int)m->partition, (long long)m->offset);
+    rd_kafka_header_add(h, "mt-error", -1, why, -1);
+    rd_kafka_header_add(h, "mt-source", -1, where, -1);
+    mt_warn("dead-lettering %s: %s", where, why);
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        a->producer, RD_KAFKA_V_TOPIC(a->cfg.dlq_topic),
+        RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+        RD_KAFKA_V_END);
+    if (e) {
+        rd_kafka_headers_destroy(h);
+        mt_err("cannot dead-letter %s: %s", where, rd_kafka_err2str(e));
+    }
+}
+
+/* Polls up to batch_max messages and sorts them into per-job groups. */
+static void poll_batch(aggregator_t *a) {
+    int wait = 100;
+    a->nmsgs = 0;
+    a->njobs = 0;
+    while (a->nmsgs < a->batch_max && !stop_requested) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(a->consumer, wait);
+        if (!m) break;
+        wait = 0;
+        int idx = a->nmsgs++;
+        a->msgs[idx] = m;
+        mt_task_t *t = &a->tasks[idx];
+        mt_task_init(t, MT_MSG_TASK); /* "task" here means: nothing to merge */
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                mt_warn("consumer: %s", rd_kafka_message_errstr(m));
+            continue;
+        }
+        rd_kafka_headers_t *hdrs = NULL;
+        char err[256], why[300];
+        rd_kafka_message_headers(m, &hdrs);
+        if (mt_task_decode(hdrs, t, err, sizeof err) != 0 || t->type == MT_MSG_TASK) {
+            snprintf(why, sizeof why, "malformed result: %s",
+                     t->type == MT_MSG_TASK ? "a task on the results topic" : err);
+            t->type = MT_MSG_TASK;
+            dead_letter(a, m, why);
+            continue;
+        }
+        job_batch_t *j = job_for(a, t->job);
+        if (!j) {
+            mt_err("out of memory");
+            stop_requested = 1;
+            break;
+        }
+        if (t->type == MT_MSG_END) {
+            j->total = t->total;
+            continue;
+        }
+        if (j->n == j->cap) {
+            size_t cap = j->cap ? j->cap * 2 : 64;
+            int *p = realloc(j->msgs, cap * sizeof *p);
+            if (!p) {
+                mt_err("out of memory");
+                stop_requested = 1;
+                break;
+            }
+            j->msgs = p;
+            j->cap = cap;
+        }
+        j->msgs[j->n++] = idx;
+    }
+}
+
+static void job_completed(aggregator_t *a, const char *job) {
+    a->completed++;
+    mt_info("job %s complete", job);
+}
+
+/* Merges up to MERGE_CHUNK results of one job. Returns 0, or -1 when Redis
+ * failed (nothing of this chunk merged by us). */
+static int merge_chunk(aggregator_t *a, job_batch_t *j, const int *idx,
+                       size_t n, mt_delta_t *delta, char *err, size_t errsize) {
+    int64_t seqs[MERGE_CHUNK], fresh[MERGE_CHUNK];
+    unsigned char is_new[MERGE_CHUNK];
+    int completed;
+    for (size_t k = 0; k < n; k++) seqs[k] = a->tasks[idx[k]].seq;
+    for (int attempt = 0;; attempt++) {
+        if (mt_store_unmerged(a->redis, j->job, seqs, n, is_new, err, errsize))
+            return -1;
+        size_t nfresh = 0;
+        mt_delta_clear(delta);
+        for (size_t k = 0; k < n; k++) {
+            const mt_task_t *t = &a->tasks[idx[k]];
+            const rd_kafka_message_t *m = a->msgs[idx[k]];
+            /* a task may appear twice in one batch: count it once */
+            for (size_t q = 0; is_new[k] && q < k; q++)
+                if (seqs[q] == seqs[k]) is_new[k] = 0;
+            if (!is_new[k]) {
+                a->duplicates++;
+                continue;
+            }
+            char why[300];
+            if (t->type == MT_MSG_FAILED) {
+                mt_warn("job %s task %lld failed: %.*s", j->job,
+                        (long long)t->seq, (int)t->error_len, t->error ? t->error : "");
+                if (mt_store_merge_failed(a->redis, j->job, t->seq,
+                                          t->error ? t->error : "failed",
+                                          t->error ? t->error_len : 6,
+                                          &completed, err, errsize))
+                    return -1;
+                if (completed) job_completed(a, j->job);
+                continue;
+            }
+            if (mt_delta_decode(delta, m->payload, m->len, why, sizeof why) != 0) {
+                /* A result we cannot read: the task counts as failed. */
+                char reason[400];
+                snprintf(reason, sizeof reason, "unreadable result: %s", why);
+                dead_letter(a, m, reason);
+                if (mt_store_merge_failed(a->redis, j->job, t->seq, reason,
+                                          strlen(reason), &completed, err, errsize))
+                    return -1;
+                if (completed) job_completed(a, j->job);
+                continue;
+            }
+            fresh[nfresh++] = t->seq;
+        }
+        if (nfresh == 0) return 0;
+        int rc = mt_store_merge(a->redis, j->job, fresh, nfresh, delta,
+                                &completed, err, errsize);
+        if (rc < 0) return -1;
+        if (rc == 0) {
+            a->merged += nfresh;
+            if (completed) job_completed(a, j->job);
+            return 0;
+        }
+        /* Another aggregator merged one of them meanwhile: look again. */
+        mt_debug("job %s: merge raced (attempt %d), filtering again", j->job, attempt);
+    }
+}
+
+/* Applies one job's part of the batch. Returns 0, or -1 on a Redis error. */
+static int apply_job(aggregator_t *a, job_batch_t *j, mt_delta_t *delta,
+                     char *err, size_t errsize) {
+    for (size_t off = 0; off < j->n; off += MERGE_CHUNK) {
+        size_t n = j->n - off < MERGE_CHUNK ? j->n - off : MERGE_CHUNK;
+        if (merge_chunk(a, j, j->msgs + off, n, delta, err, errsize) != 0)
+            return -1;
+    }
+    if (j->total >= 0) {
+        int completed;
+        if (mt_store_end(a->redis, j->job, j->total, &completed, err, errsize))
+            return -1;
+        if (completed) job_completed(a, j->job);
+    }
+    return 0;
+}
+
+/* Stores the offset after every message of the batch. */
+static void store_offsets(aggregator_t *a) {
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    for (int k = 0; k < a->nmsgs; k++) {
+        rd_kafka_message_t *m = a->msgs[k];
+        if (m->err) continue;
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        rd_kafka_topic_partition_t *p =
+            rd_kafka_topic_partition_list_find(l, topic, m->partition);
+        if (!p) p = rd_kafka_topic_partition_list_add(l, topic, m->partition);
+        if (m->offset + 1 > p->offset) p->offset = m->offset + 1;
+    }
+    if (l->cnt) {
+        rd_kafka_resp_err_t e = rd_kafka_offsets_store(a->consumer, l);
+        if (e) mt_debug("offsets not stored: %s", rd_kafka_err2str(e));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Merges the whole batch, retrying Redis failures with backoff. Returns 0
+ * when Redis holds all of it, -1 when stopped first. */
+static int apply_batch(aggregator_t *a, mt_delta_t *delta) {
+    char err[512];
+    for (size_t k = 0; k < a->njobs; k++) {
+        int attempt = 0;
+        while (apply_job(a, &a->jobs[k], delta, err, sizeof err) != 0) {
+            mt_warn("%s; retrying", err);
+            if (backoff(&attempt) != 0) return -1;
+        }
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    static const struct option longopts[] = {
+        MT_CONFIG_LONGOPTS,
+        {"group", required_argument, NULL, 'g'},
+        {"batch", required_argument, NULL, 'n'},
+        {NULL, 0, NULL, 0},
+    };
+    aggregator_t a = {0};
+    mt_delta_t *delta = NULL;
+    char err[512];
+    long v;
+    int opt, rc, status = 1;
+
+    mt_log_init("mt-aggregator");
+    if (mt_config_init(&a.cfg, "MT_AGGREGATOR_GROUP", "mt-aggregators", err,
+                       sizeof err))
+        usage(err);
+    a.batch_max = DEFAULT_BATCH;
+    while ((opt = getopt_long(argc, argv, MT_CONFIG_SHORTOPTS "g:", longopts,
+                              NULL)) != -1) {
+        switch (opt) {
+        case 'n':
+            if (mt_parse_long(optarg, 1, 100000, &v) != 0) usage("--batch must be 1 to 100000");
+            a.batch_max = (int)v;
+            break;
+        case MT_OPT_HELP: usage(NULL);
+        case MT_OPT_VERSION:
+            mt_config_print_version(stdout, "mt-aggregator");
+            return 0;
+        case '?': usage("unknown option");
+        default:
+            rc = mt_config_option(&a.cfg, opt, optarg, err, sizeof err);
+            if (rc == 2) return 0;
+            if (rc != 1) usage(rc < 0 ? err : "unknown option");
+        }
+    }
+    if (optind < argc) usage("unexpected argument");
+
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    a.msgs = calloc((size_t)a.batch_max, sizeof *a.msgs);
+    a.tasks = calloc((size_t)a.batch_max, sizeof *a.tasks);
+    delta = mt_delta_new();
+    if (!a.msgs || !a.tasks || !delta) {
+        snprintf(err, sizeof err, "out of memory");
+        goto out;
+    }
+    if (!(a.redis = mt_redis_new(a.cfg.redis, 5000, err, sizeof err))) goto out;
+    if (!(a.producer = mt_kafka_producer_new(&a.cfg, NULL, NULL, err, sizeof err)))
+        goto out;
+    const char *topics[] = {a.cfg.results_topic, a.cfg.dlq_topic};
+    if (mt_kafka_ensure_topics(a.producer, &a.cfg, topics, 2, 30000, err, sizeof err))
+        goto out;
+    if (!(a.consumer = mt_kafka_consumer_new(&a.cfg, topics, 1, err, sizeof err)))
+        goto out;
+    mt_info("aggregating %s into Redis %s (group %s)", a.cfg.results_topic,
+            mt_redis_describe(a.redis), a.cfg.group);
+
+    while (!stop_requested) {
+        poll_batch(&a);
+        if (a.nmsgs > 0 && apply_batch(&a, delta) == 0) store_offsets(&a);
+        for (int k = 0; k < a.nmsgs; k++) rd_kafka_message_destroy(a.msgs[k]);
+        a.nmsgs = 0;
+        rd_kafka_poll(a.producer, 0);
+    }
+    mt_info("stopping: %llu task(s) merged, %llu duplicate(s) ignored, %llu job(s) completed",
+            a.merged, a.duplicates, a.completed);
+    status = 0;
+out:
+    if (status != 0) mt_err("%s", err);
+    if (a.consumer && mt_kafka_consumer_close(a.consumer, CLOSE_TIMEOUT_MS) != 0)
+        mt_warn("left the group without a clean close");
+    if (a.producer) {
+        if (mt_kafka_flush(a.producer, 5000) > 0) mt_warn("dead letters not delivered");
+        rd_kafka_destroy(a.producer);
+    }
+    for (size_t k = 0; k < a.jobs_cap; k++) free(a.jobs[k].msgs);
+    free(a.jobs);
+    free(a.msgs);
+    free(a.tasks);
+    mt_delta_destroy(delta);
+    mt_redis_destroy(a.redis);
+    mt_config_free(&a.cfg);
+    return status;
+}

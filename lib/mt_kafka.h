@@ -1,0 +1,61 @@
+/* mt_kafka.h - Kafka clients with microtask's defaults.
+ *
+ * One place decides how producers and consumers are configured (idempotent
+ * producer, manual offset store, eager assignment, group timeouts), how
+ * topics are created (Admin API, never auto-creation) and how a consumer
+ * leaves its group with a bounded wait. Users' -X properties are applied
+ * last, so they can override any default. */
+#ifndef MT_KAFKA_H
+#define MT_KAFKA_H
+
+#include <stddef.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "mt_config.h"
+
+/* Receives each delivery report, from rd_kafka_poll() or rd_kafka_flush();
+ * opaque is the one given to mt_kafka_producer_new(). */
+typedef void (*mt_kafka_dr_fn)(rd_kafka_t *rk, const rd_kafka_message_t *msg,
+                               void *opaque);
+
+/* ---- clients ---- */
+
+/* Returns an idempotent producer (acks=all), or NULL with a message in err.
+ * dr (may be NULL) receives every delivery report; opaque is its argument. */
+rd_kafka_t *mt_kafka_producer_new(const mt_config_t *cfg, mt_kafka_dr_fn dr,
+                                  void *opaque, char *err, size_t errsize);
+
+/* Returns a consumer in cfg->group subscribed to the given topics, or NULL
+ * with a message in err. It reads from the earliest offset when the group
+ * has none, and commits only offsets the program stored with
+ * rd_kafka_offsets_store() (automatically every second, on rebalance and on
+ * close). Assignment is eager (roundrobin): librdkafka 2.0.2 can lose an
+ * assignment when committing during a cooperative rebalance. */
+rd_kafka_t *mt_kafka_consumer_new(const mt_config_t *cfg,
+                                  const char *const *topics, size_t ntopics,
+                                  char *err, size_t errsize);
+
+/* Commits stored offsets, leaves the group and destroys the consumer,
+ * waiting at most timeout_ms (a broker may be unreachable). Returns 0 when
+ * the group was left cleanly, -1 when the wait ran out. */
+int mt_kafka_consumer_close(rd_kafka_t *rk, int timeout_ms);
+
+/* Waits until every queued message is delivered or failed, at most
+ * timeout_ms. Returns the number of messages still queued. */
+int mt_kafka_flush(rd_kafka_t *rk, int timeout_ms);
+
+/* ---- topics ---- */
+
+/* Creates the topics that do not exist (cfg->partitions partitions,
+ * cfg->replication replicas) and waits until all have leaders. Returns 0,
+ * or -1 with a message in err. */
+int mt_kafka_ensure_topics(rd_kafka_t *rk, const mt_config_t *cfg,
+                           const char *const *topics, size_t ntopics,
+                           int timeout_ms, char *err, size_t errsize);
+
+/* Returns the topic's partition count, or -1 with a message in err. */
+int mt_kafka_partition_count(rd_kafka_t *rk, const char *topic,
+                             int timeout_ms, char *err, size_t errsize);
+
+#endif

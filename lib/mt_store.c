@@ -1,0 +1,419 @@
+/* mt_store.c - job records and exactly-once merging in Redis (mt_store.h).
+ *
+ * Keys, for a job ID:
+ *   mt:jobs             sorted set of job ids, scored by creation time (ms)
+ *   mt:job:ID           hash: state, op, args, total, done, failed,
+ *                       created_ms, finished_ms, error, note
+ *   mt:job:ID:merged    bitmap: bit N set once task N is counted
+ *   mt:job:ID:result    hash: the merged result fields (wordcount: word->n)
+ *   mt:job:ID:failed    hash: task number -> why it failed
+ * A job's state goes submitting -> running (total known) -> done or
+ * done_with_errors; or submitting -> failed when submission failed. */
+#define _POSIX_C_SOURCE 200809L
+#include "mt_store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+/* Shared by the scripts that can finish a job: exactly one of them sees
+ * done + failed reach total while the state is still "running". */
+#define LUA_COMPLETE                                                           \
+    "local function complete(job, id, now)\n"                                  \
+    "  local s = redis.call('HMGET', job, 'state', 'total', 'done', 'failed')\n" \
+    "  if s[1] ~= 'running' then return 0 end\n"                               \
+    "  local total = tonumber(s[2])\n"                                         \
+    "  local failed = tonumber(s[4]) or 0\n"                                   \
+    "  if not total or (tonumber(s[3]) or 0) + failed < total then return 0 end\n" \
+    "  local state = 'done'\n"                                                 \
+    "  if failed > 0 then state = 'done_with_errors' end\n"                    \
+    "  redis.call('HSET', job, 'state', state, 'finished_ms', now)\n"          \
+    "  redis.call('PUBLISH', '" MT_STORE_DONE_CHANNEL "', id)\n"               \
+    "  return 1\n"                                                             \
+    "end\n"
+
+/* KEYS: job, merged, result. ARGV: id, now, n, seq x n, (kind field value)*.
+ * Refuses the whole batch if any task is already merged. */
+static const char merge_script[] =
+    LUA_COMPLETE
+    "local job, bits, res = KEYS[1], KEYS[2], KEYS[3]\n"
+    "local n = tonumber(ARGV[3])\n"
+    "for i = 4, n + 3 do\n"
+    "  if redis.call('GETBIT', bits, ARGV[i]) == 1 then return {-1, ARGV[i]} end\n"
+    "end\n"
+    "for i = 4, n + 3 do redis.call('SETBIT', bits, ARGV[i], 1) end\n"
+    "for i = n + 4, #ARGV, 3 do\n"
+    "  local kind, f, v = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
+    "  if kind == 'i' then redis.call('HINCRBY', res, f, v)\n"
+    "  elseif kind == 'f' then redis.call('HINCRBYFLOAT', res, f, v)\n"
+    "  else\n"
+    "    local cur = tonumber(redis.call('HGET', res, f))\n"
+    "    local x = tonumber(v)\n"
+    "    if cur == nil or (kind == '<' and x < cur) or (kind == '>' and x > cur) then\n"
+    "      redis.call('HSET', res, f, v)\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "redis.call('HINCRBY', job, 'done', n)\n"
+    "return {n, complete(job, ARGV[1], ARGV[2])}\n";
+
+/* KEYS: job, merged, failed. ARGV: id, now, seq, reason. */
+static const char failed_script[] =
+    LUA_COMPLETE
+    "if redis.call('GETBIT', KEYS[2], ARGV[3]) == 1 then return {0, 0} end\n"
+    "redis.call('SETBIT', KEYS[2], ARGV[3], 1)\n"
+    "redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])\n"
+    "redis.call('HINCRBY', KEYS[1], 'failed', 1)\n"
+    "return {1, complete(KEYS[1], ARGV[1], ARGV[2])}\n";
+
+/* KEYS: job. ARGV: id, now, total. */
+static const char end_script[] =
+    LUA_COMPLETE
+    "local st = redis.call('HGET', KEYS[1], 'state')\n"
+    "if st == false or st == 'submitting' then\n"
+    "  redis.call('HSET', KEYS[1], 'state', 'running', 'total', ARGV[3])\n"
+    "end\n"
+    "return complete(KEYS[1], ARGV[1], ARGV[2])\n";
+
+/* KEYS: merged. ARGV: seqs. */
+static const char unmerged_script[] =
+    "local r = {}\n"
+    "for i = 1, #ARGV do r[i] = redis.call('GETBIT', KEYS[1], ARGV[i]) end\n"
+    "return r\n";
+
+/* KEYS: job, jobs. ARGV: id, op, args, now. */
+static const char claim_script[] =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
+    "redis.call('HSET', KEYS[1], 'state', 'submitting', 'op', ARGV[2],\n"
+    "           'args', ARGV[3], 'created_ms', ARGV[4], 'done', 0, 'failed', 0)\n"
+    "redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])\n"
+    "return 1\n";
+
+/* KEYS: job. ARGV: reason, now. */
+static const char fail_script[] =
+    "if redis.call('HGET', KEYS[1], 'state') ~= 'submitting' then return 0 end\n"
+    "redis.call('HSET', KEYS[1], 'state', 'failed', 'error', ARGV[1],\n"
+    "           'finished_ms', ARGV[2])\n"
+    "return 1\n";
+
+struct mt_store_result {
+    redisReply **replies;
+    size_t nreplies;
+    mt_field_t *fields;
+    size_t n;
+};
+
+static void key(char *out, size_t size, const char *job, const char *suffix) {
+    snprintf(out, size, "mt:job:%s%s", job, suffix);
+}
+
+static long long now_ms(void) {
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* Runs a script whose arguments are all NUL-terminated strings. */
+static redisReply *run(mt_redis_t *r, const char *script, int nkeys, int argc,
+                       const char **argv, char *err, size_t errsize) {
+    return mt_redis_script(r, script, nkeys, argc, argv, NULL, err, errsize);
+}
+
+/* The integer in a reply (or in element idx of an array reply). */
+static long long reply_int(const redisReply *rep, int idx) {
+    if (idx >= 0) {
+        if (rep->type != REDIS_REPLY_ARRAY || (size_t)idx >= rep->elements)
+            return -1;
+        rep = rep->element[idx];
+    }
+    if (rep->type == REDIS_REPLY_INTEGER) return rep->integer;
+    if (rep->type == REDIS_REPLY_STRING) return strtoll(rep->str, NULL, 10);
+    return -1;
+}
+
+int mt_store_claim(mt_redis_t *r, const char *job, const char *op,
+                   const char *args_json, char *err, size_t errsize) {
+    char k[200], now[24];
+    key(k, sizeof k, job, "");
+    snprintf(now, sizeof now, "%lld", now_ms());
+    const char *argv[] = {k, "mt:jobs", job, op, args_json ? args_json : "", now};
+    redisReply *rep = run(r, claim_script, 2, 6, argv, err, errsize);
+    if (!rep) return -1;
+    int rc = (int)reply_int(rep, -1);
+    freeReplyObject(rep);
+    return rc;
+}
+
+int mt_store_fail(mt_redis_t *r, const char *job, const char *reason,
+                  char *err, size_t errsize) {
+    char k[200], now[24];
+    key(k, sizeof k, job, "");
+    snprintf(now, sizeof now, "%lld", now_ms());
+    const char *argv[] = {k, reason, now};
+    redisReply *rep = run(r, fail_script, 1, 3, argv, err, errsize);
+    if (!rep) return -1;
+    freeReplyObject(rep);
+    return 0;
+}
+
+int mt_store_note(mt_redis_t *r, const char *job, const char *note, char *err,
+                  size_t errsize) {
+    char k[200];
+    key(k, sizeof k, job, "");
+    redisReply *rep = mt_redis_cmd(r, err, errsize, "HSET %s note %s", k, note);
+    if (!rep) return -1;
+    freeReplyObject(rep);
+    return 0;
+}
+
+int mt_store_unmerged(mt_redis_t *r, const char *job, const int64_t *seqs,
+                      size_t n, unsigned char *is_new, char *err,
+                      size_t errsize) {
+    char k[200];
+    const char **argv = malloc((n + 1) * sizeof *argv);
+    char (*num)[24] = malloc((n ? n : 1) * sizeof *num);
+    int rc = -1;
+    if (!argv || !num) {
+        snprintf(err, errsize, "out of memory");
+        goto out;
+    }
+    key(k, sizeof k, job, ":merged");
+    argv[0] = k;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(num[i], sizeof num[i], "%lld", (long long)seqs[i]);
+        argv[i + 1] = num[i];
+    }
+    redisReply *rep = run(r, unmerged_script, 1, (int)n + 1, argv, err, errsize);
+    if (!rep) goto out;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != n) {
+        snprintf(err, errsize, "unexpected reply from Redis");
+    } else {
+        for (size_t i = 0; i < n; i++) is_new[i] = reply_int(rep, (int)i) == 0;
+        rc = 0;
+    }
+    freeReplyObject(rep);
+out:
+    free(argv);
+    free(num);
+    return rc;
+}
+
+int mt_store_merge(mt_redis_t *r, const char *job, const int64_t *seqs,
+                   size_t n, const mt_delta_t *delta, int *completed,
+                   char *err, size_t errsize) {
+    size_t nf = mt_delta_size(delta), argc = 6 + n + 3 * nf;
+    const char **argv = malloc(argc * sizeof *argv);
+    size_t *argvlen = malloc(argc * sizeof *argvlen);
+    /* seq numbers, then one formatted value per field */
+    char (*num)[32] = malloc((n + nf + 1) * sizeof *num);
+    char kjob[200], kbits[200], kres[200], now[24], cnt[24];
+    int rc = -1;
+    *completed = 0;
+    if (!argv || !argvlen || !num) {
+        snprintf(err, errsize, "out of memory");
+        goto out;
+    }
+    key(kjob, sizeof kjob, job, "");
+    key(kbits, sizeof kbits, job, ":merged");
+    key(kres, sizeof kres, job, ":result");
+    snprintf(now, sizeof now, "%lld", now_ms());
+    snprintf(cnt, sizeof cnt, "%zu", n);
+    const char *fixed[] = {kjob, kbits, kres, job, now, cnt};
+    size_t a = 0;
+    for (; a < 6; a++) {
+        argv[a] = fixed[a];
+        argvlen[a] = strlen(fixed[a]);
+    }
+    for (size_t i = 0; i < n; i++, a++) {
+        argvlen[a] = (size_t)snprintf(num[i], sizeof num[i], "%lld",
+                                      (long long)seqs[i]);
+        argv[a] = num[i];
+    }
+    static const char kinds[] = "if<>";
+    for (size_t i = 0; i < nf; i++) {
+        mt_delta_entry_t e;
+        mt_delta_get(delta, i, &e);
+        char *v = num[n + i];
+        argv[a] = &kinds[strchr(kinds, (int)e.kind) - kinds];
+        argvlen[a++] = 1;
+        argv[a] = e.field;
+        argvlen[a++] = e.field_len;
+        if (e.kind == MT_DELTA_SUM)
+            argvlen[a] = (size_t)snprintf(v, 32, "%lld", (long long)e.i);
+        else
+            argvlen[a] = (size_t)snprintf(v, 32, "%.17g", e.f);
+        argv[a++] = v;
+    }
+    redisReply *rep = mt_redis_script(r, merge_script, 3, (int)argc, argv,
+                                      argvlen, err, errsize);
+    if (!rep) goto out;
+    if (reply_int(rep, 0) == -1) {
+        rc = 1;
+    } else {
+        *completed = reply_int(rep, 1) == 1;
+        rc = 0;
+    }
+    freeReplyObject(rep);
+out:
+    free(argv);
+    free(argvlen);
+    free(num);
+    return rc;
+}
+
+int mt_store_merge_failed(mt_redis_t *r, const char *job, int64_t seq,
+                          const char *reason, size_t reason_len,
+                          int *completed, char *err, size_t errsize) {
+    char kjob[200], kbits[200], kfail[200], now[24], s[24];
+    key(kjob, sizeof kjob, job, "");
+    key(kbits, sizeof kbits, job, ":merged");
+    key(kfail, sizeof kfail, job, ":failed");
+    snprintf(now, sizeof now, "%lld", now_ms());
+    snprintf(s, sizeof s, "%lld", (long long)seq);
+    const char *argv[] = {kjob, kbits, kfail, job, now, s, reason};
+    size_t argvlen[] = {strlen(kjob), strlen(kbits), strlen(kfail), strlen(job),
+                        strlen(now), strlen(s), reason_len};
+    redisReply *rep = mt_redis_script(r, failed_script, 3, 7, argv, argvlen,
+                                      err, errsize);
+    if (!rep) return -1;
+    *completed = reply_int(rep, 1) == 1;
+    freeReplyObject(rep);
+    return 0;
+}
+
+int mt_store_end(mt_redis_t *r, const char *job, int64_t total,
+                 int *completed, char *err, size_t errsize) {
+    char k[200], now[24], t[24];
+    key(k, sizeof k, job, "");
+    snprintf(now, sizeof now, "%lld", now_ms());
+    snprintf(t, sizeof t, "%lld", (long long)total);
+    const char *argv[] = {k, job, now, t};
+    redisReply *rep = run(r, end_script, 1, 4, argv, err, errsize);
+    if (!rep) return -1;
+    *completed = reply_int(rep, -1) == 1;
+    freeReplyObject(rep);
+    return 0;
+}
+
+int mt_store_job(mt_redis_t *r, const char *job, json_t **out, char *err,
+                 size_t errsize) {
+    static const char *const numeric[] = {"total", "done", "failed",
+                                          "created_ms", "finished_ms", NULL};
+    char k[200];
+    key(k, sizeof k, job, "");
+    redisReply *rep = mt_redis_cmd(r, err, errsize, "HGETALL %s", k);
+    if (!rep) return -1;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements == 0) {
+        freeReplyObject(rep);
+        return 0;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "job", json_string(job));
+    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+        const char *name = rep->element[i]->str;
+        const redisReply *v = rep->element[i + 1];
+        int is_num = 0;
+        for (size_t n = 0; numeric[n]; n++) is_num |= !strcmp(name, numeric[n]);
+        if (is_num)
+            json_object_set_new(o, name, json_integer(strtoll(v->str, NULL, 10)));
+        else
+            json_object_set_new(o, name, json_stringn(v->str, v->len));
+    }
+    freeReplyObject(rep);
+    *out = o;
+    return 1;
+}
+
+int mt_store_result(mt_redis_t *r, const char *job, mt_store_result_t **out,
+                    char *err, size_t errsize) {
+    char k[200], cursor[32] = "0";
+    mt_store_result_t *res = calloc(1, sizeof *res);
+    size_t cap = 0;
+    if (!res) goto oom;
+    key(k, sizeof k, job, ":result");
+    do {
+        redisReply *rep = mt_redis_cmd(r, err, errsize, "HSCAN %s %s COUNT 1000",
+                                       k, cursor);
+        if (!rep) goto fail;
+        redisReply **rs = realloc(res->replies, (res->nreplies + 1) * sizeof *rs);
+        if (!rs) {
+            freeReplyObject(rep);
+            goto oom;
+        }
+        res->replies = rs;
+        rs[res->nreplies++] = rep;
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+            snprintf(err, errsize, "unexpected HSCAN reply");
+            goto fail;
+        }
+        snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
+        const redisReply *items = rep->element[1];
+        if (res->n + items->elements / 2 > cap) {
+            cap = (res->n + items->elements / 2) * 2;
+            mt_field_t *f = realloc(res->fields, cap * sizeof *f);
+            if (!f) goto oom;
+            res->fields = f;
+        }
+        for (size_t i = 0; i + 1 < items->elements; i += 2) {
+            mt_field_t *f = &res->fields[res->n++];
+            f->name = items->element[i]->str;
+            f->name_len = items->element[i]->len;
+            f->value = items->element[i + 1]->str;
+            f->value_len = items->element[i + 1]->len;
+        }
+    } while (strcmp(cursor, "0") != 0);
+    /* While a job is still running HSCAN may return a field twice; readers
+     * keep the last value seen. A finished job's hash no longer changes. */
+    *out = res;
+    return 0;
+oom:
+    snprintf(err, errsize, "out of memory");
+fail:
+    mt_store_result_destroy(res);
+    return -1;
+}
+
+const mt_field_t *mt_store_result_fields(const mt_store_result_t *res,
+                                         size_t *n) {
+    *n = res->n;
+    return res->fields;
+}
+
+void mt_store_result_destroy(mt_store_result_t *res) {
+    if (!res) return;
+    for (size_t i = 0; i < res->nreplies; i++) freeReplyObject(res->replies[i]);
+    free(res->replies);
+    free(res->fields);
+    free(res);
+}
+
+json_t *mt_store_jobs(mt_redis_t *r, size_t limit, char *err, size_t errsize) {
+    redisReply *rep = mt_redis_cmd(r, err, errsize, "ZREVRANGE mt:jobs 0 %lld",
+                                   (long long)limit - 1);
+    if (!rep) return NULL;
+    json_t *a = json_array();
+    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
+        json_array_append_new(a, json_stringn(rep->element[i]->str,
+                                              rep->element[i]->len));
+    freeReplyObject(rep);
+    return a;
+}
+
+int mt_store_delete(mt_redis_t *r, const char *job, char *err, size_t errsize) {
+    char k1[200], k2[200], k3[200], k4[200];
+    key(k1, sizeof k1, job, "");
+    key(k2, sizeof k2, job, ":merged");
+    key(k3, sizeof k3, job, ":result");
+    key(k4, sizeof k4, job, ":failed");
+    redisReply *rep = mt_redis_cmd(r, err, errsize, "DEL %s %s %s %s", k1, k2,
+                                   k3, k4);
+    if (!rep) return -1;
+    int existed = rep->integer > 0;
+    freeReplyObject(rep);
+    rep = mt_redis_cmd(r, err, errsize, "ZREM mt:jobs %s", job);
+    if (!rep) return -1;
+    existed |= rep->integer > 0;
+    freeReplyObject(rep);
+    return existed;
+}

@@ -1,0 +1,94 @@
+/* mt_store.h - jobs, progress and results in Redis.
+ *
+ * The Redis key layout (README.md, "Redis key layout") lives here and only
+ * here. Every change to a job is one Lua script, so it is atomic: a task's
+ * partial result and the bit that says "task N is merged" are written
+ * together or not at all, which is what makes merging exactly-once across
+ * crashes, redelivery and two aggregators. */
+#ifndef MT_STORE_H
+#define MT_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "mt_delta.h"
+#include "mt_op.h"
+#include "mt_redis.h"
+
+/* The pub/sub channel on which each completed job's id is published once. */
+#define MT_STORE_DONE_CHANNEL "mt:done"
+
+/* ---- producer side ---- */
+
+/* Registers a new job in state "submitting". Returns 1 when claimed, 0 when
+ * a job with that id already exists, -1 with a message in err. */
+int mt_store_claim(mt_redis_t *r, const char *job, const char *op,
+                   const char *args_json, char *err, size_t errsize);
+
+/* Marks a job still being submitted as "failed" with a reason. Returns 0 or
+ * -1 with a message. */
+int mt_store_fail(mt_redis_t *r, const char *job, const char *reason,
+                  char *err, size_t errsize);
+
+/* Records a note on the job (field "note"), e.g. that input was cut short. */
+int mt_store_note(mt_redis_t *r, const char *job, const char *note, char *err,
+                  size_t errsize);
+
+/* ---- aggregator side ---- */
+
+/* For each of n task numbers, sets is_new[k] to 1 when it has not been
+ * merged yet. Returns 0, or -1 with a message. */
+int mt_store_unmerged(mt_redis_t *r, const char *job, const int64_t *seqs,
+                      size_t n, unsigned char *is_new, char *err,
+                      size_t errsize);
+
+/* Atomically marks the n (distinct) tasks merged and merges delta, the
+ * combined partial result of exactly those tasks, into the job's result.
+ * Returns 0 (with *completed 1 if this made the job complete), 1 when one of
+ * the tasks was merged meanwhile (nothing changed: filter and retry), or -1
+ * with a message (nothing changed). */
+int mt_store_merge(mt_redis_t *r, const char *job, const int64_t *seqs,
+                   size_t n, const mt_delta_t *delta, int *completed,
+                   char *err, size_t errsize);
+
+/* Like mt_store_merge for one task that failed: counts it as failed and
+ * records the reason. Returns 0 (also when it was already counted) or -1. */
+int mt_store_merge_failed(mt_redis_t *r, const char *job, int64_t seq,
+                          const char *reason, size_t reason_len,
+                          int *completed, char *err, size_t errsize);
+
+/* Records that the job has total tasks in all (idempotent). Returns 0 with
+ * *completed set, or -1 with a message. */
+int mt_store_end(mt_redis_t *r, const char *job, int64_t total,
+                 int *completed, char *err, size_t errsize);
+
+/* ---- readers ---- */
+
+/* Reads the job's record into a new JSON object of its fields (numbers as
+ * integers). Returns 1 with *out set, 0 when there is no such job, -1 with
+ * a message. */
+int mt_store_job(mt_redis_t *r, const char *job, json_t **out, char *err,
+                 size_t errsize);
+
+/* The job's merged result fields, read with HSCAN so a huge result never
+ * blocks Redis. */
+typedef struct mt_store_result mt_store_result_t;
+
+/* Returns 0 with *out set, or -1 with a message. */
+int mt_store_result(mt_redis_t *r, const char *job, mt_store_result_t **out,
+                    char *err, size_t errsize);
+const mt_field_t *mt_store_result_fields(const mt_store_result_t *res,
+                                         size_t *n);
+void mt_store_result_destroy(mt_store_result_t *res);
+
+/* Lists job ids, newest first, at most limit. Returns a new JSON array, or
+ * NULL with a message. */
+json_t *mt_store_jobs(mt_redis_t *r, size_t limit, char *err, size_t errsize);
+
+/* Deletes everything stored for a job. Returns 1 when it existed, 0 when
+ * not, -1 with a message. */
+int mt_store_delete(mt_redis_t *r, const char *job, char *err, size_t errsize);
+
+#endif

@@ -1,0 +1,327 @@
+/* mt-producer - cuts input into micro-tasks on the tasks topic.
+ *
+ * Reads files or stdin, splits them where the op allows (never inside a
+ * word or line), produces each task with the idempotent producer, and once
+ * every task is acknowledged tells the aggregator how many there are (an
+ * "end" message on the results topic). Prints the job id on stdout. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mt_config.h"
+#include "mt_kafka.h"
+#include "mt_log.h"
+#include "mt_op.h"
+#include "mt_split.h"
+#include "mt_store.h"
+#include "mt_task.h"
+
+#define READ_SIZE (1 << 20)
+#define DEFAULT_TASK_BYTES 65536
+#define DEFAULT_MAX_TASK_BYTES 900000
+#define FLUSH_TIMEOUT_MS (150 * 1000) /* past message.timeout.ms (120 s) */
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+typedef struct producer {
+    mt_config_t cfg;
+    const mt_op_t *op;
+    char job[MT_JOB_ID_MAX + 1];
+    const char *args;          /* op arguments as JSON text, or NULL */
+    rd_kafka_t *rk;
+    int partitions;
+    uint64_t produced, delivered, failed;
+    char delivery_error[512];
+} producer_t;
+
+static _Noreturn void usage(const char *reason) {
+    FILE *out = reason ? stderr : stdout;
+    if (reason) fprintf(stderr, "mt-producer: %s\n\n", reason);
+    fprintf(out,
+        "Usage: mt-producer --op OP [options] [FILE... | -]\n"
+        "Splits the input (the files in order, or stdin) into micro-tasks on the\n"
+        "tasks topic and prints the job id. Words and lines are never cut.\n\n"
+        "  -o, --op OP             the op to run (see below)\n"
+        "  -j, --job ID            job id (default: generated); refused if it exists\n"
+        "  -l, --lines N           N lines per task\n"
+        "  -B, --bytes N           about N bytes per task, cut at the next separator\n"
+        "                          (default %d)\n"
+        "      --max-task-bytes N  hard limit on a task (default %d; keep it below\n"
+        "                          the broker's message size limit)\n"
+        "      --args JSON         arguments for the op, a JSON object\n"
+        "%s\nOps:\n",
+        DEFAULT_TASK_BYTES, DEFAULT_MAX_TASK_BYTES, MT_CONFIG_HELP);
+    for (const mt_op_t *const *op = mt_op_all(); *op; op++)
+        fprintf(out, "  %-12s %s\n", (*op)->name, (*op)->summary);
+    exit(reason ? 1 : 0);
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
+                        void *opaque) {
+    (void)rk;
+    producer_t *p = opaque;
+    if (m->err) {
+        if (p->failed++ == 0)
+            snprintf(p->delivery_error, sizeof p->delivery_error,
+                     "delivery to %s failed: %s",
+                     rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+    } else {
+        p->delivered++;
+    }
+}
+
+/* Produces one message, waiting while the local queue is full. */
+static int produce(producer_t *p, const char *topic, int32_t partition,
+                   const mt_task_t *t, const void *data, size_t len) {
+    rd_kafka_headers_t *hdrs = mt_task_headers(t);
+    if (!hdrs) {
+        mt_err("out of memory");
+        return -1;
+    }
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+            RD_KAFKA_V_KEY(p->job, strlen(p->job)),
+            RD_KAFKA_V_VALUE((void *)data, len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        if (!err) break;
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_headers_destroy(hdrs); /* not taken on failure */
+            mt_err("cannot produce to %s: %s", topic, rd_kafka_err2str(err));
+            return -1;
+        }
+        rd_kafka_poll(p->rk, 100); /* backpressure: let deliveries drain */
+    }
+    p->produced++;
+    rd_kafka_poll(p->rk, 0);
+    return 0;
+}
+
+static int emit_task(void *opaque, const mt_chunk_t *chunk) {
+    producer_t *p = opaque;
+    mt_task_t t;
+    mt_task_init(&t, MT_MSG_TASK);
+    snprintf(t.job, sizeof t.job, "%s", p->job);
+    snprintf(t.op, sizeof t.op, "%s", p->op->name);
+    t.seq = (int64_t)p->produced;
+    if (t.seq > MT_SEQ_MAX) {
+        mt_err("a job can have at most %lld tasks; use larger tasks",
+               MT_SEQ_MAX + 1);
+        return -1;
+    }
+    t.offset = chunk->offset;
+    t.first_line = chunk->first_line;
+    if (p->args) {
+        t.args = p->args;
+        t.args_len = strlen(p->args);
+    }
+    return produce(p, p->cfg.tasks_topic, (int32_t)(t.seq % p->partitions), &t,
+                   chunk->data, chunk->len);
+}
+
+/* Feeds one input to the splitter. Returns 0, or -1 with a message in err. */
+static int read_input(mt_split_t *split, const char *path, char *buf,
+                      char *err, size_t errsize) {
+    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY);
+    if (fd < 0) {
+        snprintf(err, errsize, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc = 0;
+    while (!stop_requested) {
+        ssize_t n = read(fd, buf, READ_SIZE);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            snprintf(err, errsize, "%s: %s", path, strerror(errno));
+            rc = -1;
+            break;
+        }
+        if (n == 0) break;
+        if (mt_split_feed(split, buf, (size_t)n, err, errsize) != 0) {
+            rc = -1;
+            break;
+        }
+    }
+    /* A file's end is always a task boundary: words never join across files. */
+    if (rc == 0 && mt_split_flush(split, err, errsize) != 0) rc = -1;
+    if (fd != STDIN_FILENO) close(fd);
+    return rc;
+}
+
+/* Waits for every task to be acknowledged, then sends the job's end marker.
+ * Returns 0 when all of it is in Kafka. */
+static int finish_job(producer_t *p, char *err, size_t errsize) {
+    if (mt_kafka_flush(p->rk, FLUSH_TIMEOUT_MS) > 0 || p->failed) {
+        snprintf(err, errsize, "%s",
+                 p->failed ? p->delivery_error
+                           : "timed out waiting for Kafka to acknowledge tasks");
+        return -1;
+    }
+    mt_task_t end;
+    mt_task_init(&end, MT_MSG_END);
+    snprintf(end.job, sizeof end.job, "%s", p->job);
+    end.total = (int64_t)p->produced;
+    p->produced--; /* the end marker is not a task */
+    if (produce(p, p->cfg.results_topic, RD_KAFKA_PARTITION_UA, &end, NULL, 0) ||
+        mt_kafka_flush(p->rk, FLUSH_TIMEOUT_MS) > 0 || p->failed) {
+        snprintf(err, errsize, "%s",
+                 p->failed ? p->delivery_error : "cannot send the end marker");
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    static const struct option longopts[] = {
+        MT_CONFIG_LONGOPTS,
+        {"op", required_argument, NULL, 'o'},
+        {"job", required_argument, NULL, 'j'},
+        {"lines", required_argument, NULL, 'l'},
+        {"bytes", required_argument, NULL, 'B'},
+        {"max-task-bytes", required_argument, NULL, 'M'},
+        {"args", required_argument, NULL, 'A'},
+        {NULL, 0, NULL, 0},
+    };
+    producer_t p = {0};
+    char err[1024];
+    const char *op_name = NULL;
+    long size = DEFAULT_TASK_BYTES, max_bytes = DEFAULT_MAX_TASK_BYTES;
+    int by_lines = 0, opt, rc;
+
+    mt_log_init("mt-producer");
+    if (mt_config_init(&p.cfg, NULL, NULL, err, sizeof err) != 0) usage(err);
+    while ((opt = getopt_long(argc, argv, MT_CONFIG_SHORTOPTS "o:j:l:B:",
+                              longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'o': op_name = optarg; break;
+        case 'j': snprintf(p.job, sizeof p.job, "%s", optarg); break;
+        case 'A': p.args = optarg; break;
+        case 'l':
+        case 'B':
+            by_lines = opt == 'l';
+            if (mt_parse_long(optarg, 1, 1L << 40, &size) != 0)
+                usage("--lines and --bytes take a positive whole number");
+            break;
+        case 'M':
+            if (mt_parse_long(optarg, 1, 1L << 30, &max_bytes) != 0)
+                usage("--max-task-bytes takes a positive whole number");
+            break;
+        case MT_OPT_HELP: usage(NULL); break;
+        case MT_OPT_VERSION:
+            mt_config_print_version(stdout, "mt-producer");
+            return 0;
+        case '?': usage("unknown option");
+        default:
+            rc = mt_config_option(&p.cfg, opt, optarg, err, sizeof err);
+            if (rc == 2) return 0;
+            if (rc != 1) usage(rc < 0 ? err : "unknown option");
+        }
+    }
+    if (!op_name) usage("--op is required");
+    if (!(p.op = mt_op_find(op_name))) {
+        snprintf(err, sizeof err, "unknown op \"%s\"", op_name);
+        usage(err);
+    }
+    if (!p.job[0]) mt_job_id_generate(p.job, sizeof p.job);
+    if (mt_job_id_check(p.job, err, sizeof err) != 0) usage(err);
+    if (p.args) {
+        json_error_t jerr;
+        json_t *a = json_loads(p.args, 0, &jerr);
+        if (!a || !json_is_object(a)) usage("--args must be a JSON object");
+        json_decref(a);
+    }
+    if (!by_lines && size > max_bytes)
+        usage("--bytes must not exceed --max-task-bytes");
+    /* Fail on unreadable files before anything is sent. */
+    for (int k = optind; k < argc; k++)
+        if (strcmp(argv[k], "-") != 0 && access(argv[k], R_OK) != 0) {
+            fprintf(stderr, "mt-producer: %s: %s\n", argv[k], strerror(errno));
+            return 1;
+        }
+
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal; /* no SA_RESTART: a blocked read returns */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    mt_redis_t *redis = mt_redis_new(p.cfg.redis, 5000, err, sizeof err);
+    mt_split_t *split = NULL;
+    char *buf = malloc(READ_SIZE);
+    int status = 1;
+    if (!redis || !buf) goto out;
+    if (!(p.rk = mt_kafka_producer_new(&p.cfg, on_delivery, &p, err, sizeof err)))
+        goto out;
+    const char *topics[] = {p.cfg.tasks_topic, p.cfg.results_topic};
+    if (mt_kafka_ensure_topics(p.rk, &p.cfg, topics, 2, 30000, err, sizeof err) ||
+        (p.partitions = mt_kafka_partition_count(p.rk, p.cfg.tasks_topic, 10000,
+                                                 err, sizeof err)) < 0)
+        goto out;
+    rc = mt_store_claim(redis, p.job, p.op->name, p.args, err, sizeof err);
+    if (rc < 0) goto out;
+    if (rc == 0) {
+        snprintf(err, sizeof err,
+                 "job \"%s\" already exists; choose another --job (or drop "
+                 "it with: mtctl delete %s)", p.job, p.job);
+        goto out;
+    }
+    mt_info("job %s: submitting %s tasks to %s (%d partitions)", p.job,
+            p.op->name, p.cfg.tasks_topic, p.partitions);
+
+    mt_split_opts_t so = {by_lines, (size_t)size, (size_t)max_bytes,
+                          p.op->boundary, p.op->unit};
+    if (!(split = mt_split_new(&so, emit_task, &p, err, sizeof err))) goto fail_job;
+    if (optind == argc) {
+        if (isatty(STDIN_FILENO)) mt_info("reading tasks from the terminal");
+        if (read_input(split, "-", buf, err, sizeof err) != 0) goto fail_job;
+    }
+    for (int k = optind; k < argc && !stop_requested; k++)
+        if (read_input(split, argv[k], buf, err, sizeof err) != 0) goto fail_job;
+    if (stop_requested) {
+        /* Keep what was read: the job completes over the input so far. */
+        char note[128];
+        snprintf(note, sizeof note, "interrupted: only %llu task(s) submitted",
+                 (unsigned long long)p.produced);
+        mt_warn("job %s: %s", p.job, note);
+        if (mt_store_note(redis, p.job, note, err, sizeof err) != 0)
+            mt_warn("%s", err);
+    }
+    if (finish_job(&p, err, sizeof err) != 0) goto fail_job;
+    mt_info("job %s: %llu task(s) submitted", p.job,
+            (unsigned long long)p.produced);
+    printf("%s\n", p.job);
+    fflush(stdout);
+    status = 0;
+    goto out;
+
+fail_job:
+    mt_err("job %s failed: %s", p.job, err);
+    {
+        char e2[512];
+        if (mt_store_fail(redis, p.job, err, e2, sizeof e2) != 0)
+            mt_err("could not record the failure: %s", e2);
+    }
+    err[0] = '\0';
+out:
+    if (status != 0 && err[0]) mt_err("%s", err);
+    if (p.rk) {
+        int left = mt_kafka_flush(p.rk, status == 0 ? 1000 : 10000);
+        if (left > 0) mt_err("%d message(s) were not delivered", left);
+        rd_kafka_destroy(p.rk);
+    }
+    mt_split_destroy(split);
+    mt_redis_destroy(redis);
+    free(buf);
+    mt_config_free(&p.cfg);
+    return status;
+}

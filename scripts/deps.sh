@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages microtask needs to build, test and run its local services.
+# Does nothing (and prints nothing) when all are present; safe to run any number of times.
+set -eu
+
+PACKAGES="build-essential pkg-config librdkafka-dev libhiredis-dev libjansson-dev
+  libcunit1-dev redis-server kcat valgrind python3 maven default-jre-headless"
+
+missing=""
+for p in $PACKAGES; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    [ "$status" = "install ok installed" ] || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: missing packages:$missing" >&2
+    echo "deps: install them with:" >&2
+    echo "  sudo apt-get install -y$missing" >&2
+    exit 1
+fi
+
+echo "deps: installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086  # word splitting of the package list is intended
+apt-get install -y -qq --no-install-recommends -o Dpkg::Use-Pty=0 $missing >&2
