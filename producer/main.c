@@ -197,7 +197,7 @@ int main(int argc, char **argv) {
     char err[1024];
     const char *op_name = NULL;
     long size = DEFAULT_TASK_BYTES, max_bytes = DEFAULT_MAX_TASK_BYTES;
-    int by_lines = 0, opt, rc;
+    int by_lines = 0, size_given = 0, opt, rc;
 
     mt_log_init("mt-producer");
     if (mt_config_init(&p.cfg, NULL, NULL, err, sizeof err) != 0) usage(err);
@@ -210,6 +210,7 @@ int main(int argc, char **argv) {
         case 'l':
         case 'B':
             by_lines = opt == 'l';
+            size_given = 1;
             if (mt_parse_long(optarg, 1, 1L << 40, &size) != 0)
                 usage("--lines and --bytes take a positive whole number");
             break;
@@ -241,8 +242,10 @@ int main(int argc, char **argv) {
         if (!a || !json_is_object(a)) usage("--args must be a JSON object");
         json_decref(a);
     }
-    if (!by_lines && size > max_bytes)
-        usage("--bytes must not exceed --max-task-bytes");
+    if (!by_lines && size > max_bytes) {
+        if (size_given) usage("--bytes must not exceed --max-task-bytes");
+        size = max_bytes;
+    }
     /* Fail on unreadable files before anything is sent. */
     for (int k = optind; k < argc; k++)
         if (strcmp(argv[k], "-") != 0 && access(argv[k], R_OK) != 0) {
