@@ -40,7 +40,7 @@ $(LIBMT): $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(BIN)/mt-producer: $(BUILD)/producer/main.o $(LIBMT)
-$(BIN)/mt-consumer: $(BUILD)/consumer/main.o $(LIBMT)
+$(BIN)/mt-consumer: $(BUILD)/consumer/main.o $(BUILD)/consumer/worker.o $(LIBMT)
 $(BIN)/mt-aggregator: $(BUILD)/aggregator/main.o $(LIBMT)
 $(BIN)/mtctl: $(BUILD)/mtctl/main.o $(LIBMT)
 $(PROGS):

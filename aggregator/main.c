@@ -345,7 +345,7 @@ int main(int argc, char **argv) {
     const char *topics[] = {a.cfg.results_topic, a.cfg.dlq_topic};
     if (mt_kafka_ensure_topics(a.producer, &a.cfg, topics, 2, 30000, err, sizeof err))
         goto out;
-    if (!(a.consumer = mt_kafka_consumer_new(&a.cfg, topics, 1, err, sizeof err)))
+    if (!(a.consumer = mt_kafka_consumer_new(&a.cfg, topics, 1, NULL, err, sizeof err)))
         goto out;
     mt_info("aggregating %s into Redis %s (group %s)", a.cfg.results_topic,
             mt_redis_describe(a.redis), a.cfg.group);

@@ -106,8 +106,10 @@ rd_kafka_t *mt_kafka_producer_new(const mt_config_t *cfg, mt_kafka_dr_fn dr,
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts,
                          void *opaque) {
-    (void)opaque;
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    mt_kafka_rebalance_t *rb = opaque;
+    int assigned = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+    if (rb && rb->fn) rb->fn(rk, assigned, parts, rb->opaque);
+    if (assigned) {
         mt_info("assigned %d partition(s)", parts->cnt);
         rd_kafka_assign(rk, parts);
         return;
@@ -121,7 +123,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 rd_kafka_t *mt_kafka_consumer_new(const mt_config_t *cfg,
                                   const char *const *topics, size_t ntopics,
-                                  char *err, size_t errsize) {
+                                  mt_kafka_rebalance_t *rb, char *err,
+                                  size_t errsize) {
     static const char *const defaults[] = {
         "client.id", "microtask",
         "auto.offset.reset", "earliest",
@@ -147,6 +150,7 @@ rd_kafka_t *mt_kafka_consumer_new(const mt_config_t *cfg,
         return NULL;
     }
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, rb);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
     if (!rk) {
         rd_kafka_conf_destroy(conf);

@@ -26,15 +26,26 @@ typedef void (*mt_kafka_dr_fn)(rd_kafka_t *rk, const rd_kafka_message_t *msg,
 rd_kafka_t *mt_kafka_producer_new(const mt_config_t *cfg, mt_kafka_dr_fn dr,
                                   void *opaque, char *err, size_t errsize);
 
+/* Told of each rebalance: assigned != 0 for new partitions (called before
+ * they are assigned), 0 for partitions being revoked (called before the
+ * final commit of their stored offsets, so it may still store some). */
+typedef struct mt_kafka_rebalance {
+    void (*fn)(rd_kafka_t *rk, int assigned,
+               const rd_kafka_topic_partition_list_t *parts, void *opaque);
+    void *opaque;
+} mt_kafka_rebalance_t;
+
 /* Returns a consumer in cfg->group subscribed to the given topics, or NULL
- * with a message in err. It reads from the earliest offset when the group
+ * with a message in err. rb (may be NULL; must outlive the consumer) is told
+ * of rebalances. It reads from the earliest offset when the group
  * has none, and commits only offsets the program stored with
  * rd_kafka_offsets_store() (automatically every second, on rebalance and on
  * close). Assignment is eager (roundrobin): librdkafka 2.0.2 can lose an
  * assignment when committing during a cooperative rebalance. */
 rd_kafka_t *mt_kafka_consumer_new(const mt_config_t *cfg,
                                   const char *const *topics, size_t ntopics,
-                                  char *err, size_t errsize);
+                                  mt_kafka_rebalance_t *rb, char *err,
+                                  size_t errsize);
 
 /* Commits stored offsets, leaves the group and destroys the consumer,
  * waiting at most timeout_ms (a broker may be unreachable). Returns 0 when

@@ -1,0 +1,526 @@
+/* worker.c - mt-consumer's engine (see worker.h).
+ *
+ * Threads: the main thread polls the consumer, produces outputs and serves
+ * delivery reports; `threads` map threads run ops. They share only the work
+ * queue and the finished list, both under one mutex. An item (one polled
+ * message) is freed by the main thread alone, once nothing holds it: not
+ * the pool (queued or running), not the producer (outputs in flight), and
+ * no longer the head of its partition's list (or abandoned on revoke). */
+#define _GNU_SOURCE
+#include "worker.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mt_kafka.h"
+#include "mt_log.h"
+#include "mt_op.h"
+#include "mt_task.h"
+
+#define CLOSE_TIMEOUT_MS 10000
+
+typedef struct part part_t;
+
+typedef struct item {
+    rd_kafka_message_t *msg;
+    part_t *part;            /* NULL once abandoned */
+    struct item *next_in_part;
+    struct item *next;       /* in the work queue or the finished list */
+    mt_task_t task;
+    int runnable;            /* decoded as a task: map it */
+    char error[512];         /* why it cannot run, if it cannot */
+    mt_buf_t result;
+    int in_pool;             /* queued or running on a map thread */
+    int outputs;             /* produced messages not yet acknowledged */
+    int delivery_failed;     /* an output failed: produce again */
+    int done;                /* every output acknowledged */
+} item_t;
+
+struct part {
+    char topic[256];
+    int32_t partition;
+    item_t *head, *tail;     /* polled and unfinished, in offset order */
+    part_t *next;
+};
+
+struct worker {
+    const mt_config_t *cfg;
+    worker_opts_t opts;
+    rd_kafka_t *consumer, *producer;
+    mt_kafka_rebalance_t rebalance;
+    pthread_t *tids;
+    int nthreads;
+    part_t *parts;
+    /* shared with the map threads, under lock */
+    pthread_mutex_t lock;
+    pthread_cond_t work_ready;
+    item_t *queue_head, *queue_tail;
+    item_t *finished;
+    int quit;
+    int unstarted;           /* items queued but not running */
+    /* main thread only */
+    size_t held_bytes;       /* payload bytes of all live items */
+    int paused;
+    unsigned long long tasks_done, tasks_failed, dead_letters;
+};
+
+static long long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- mapping (map threads) ---- */
+
+/* Maps one task into it->result, or sets it->error. */
+static void map_item(item_t *it) {
+    const mt_op_t *op = mt_op_find(it->task.op);
+    json_t *args = NULL;
+    mt_delta_t *delta = NULL;
+    if (!op) {
+        snprintf(it->error, sizeof it->error, "unknown op \"%s\"", it->task.op);
+        return;
+    }
+    if (it->task.args) {
+        json_error_t jerr;
+        args = json_loadb(it->task.args, it->task.args_len, 0, &jerr);
+        if (!args || !json_is_object(args)) {
+            snprintf(it->error, sizeof it->error, "bad op arguments: %s",
+                     args ? "not a JSON object" : jerr.text);
+            goto out;
+        }
+    }
+    if (!(delta = mt_delta_new())) {
+        snprintf(it->error, sizeof it->error, "out of memory");
+        goto out;
+    }
+    if (op->map(args, it->msg->payload, it->msg->len, delta, it->error,
+                sizeof it->error) == 0 &&
+        mt_delta_encode(delta, &it->result) != 0)
+        snprintf(it->error, sizeof it->error, "out of memory");
+out:
+    json_decref(args);
+    mt_delta_destroy(delta);
+}
+
+static void *map_thread(void *arg) {
+    worker_t *w = arg;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (!w->queue_head && !w->quit) pthread_cond_wait(&w->work_ready, &w->lock);
+        if (w->quit) break;
+        item_t *it = w->queue_head;
+        w->queue_head = it->next;
+        if (!w->queue_head) w->queue_tail = NULL;
+        w->unstarted--;
+        int skip = it->part == NULL; /* abandoned while queued */
+        pthread_mutex_unlock(&w->lock);
+        if (!skip) map_item(it);
+        pthread_mutex_lock(&w->lock);
+        it->next = w->finished;
+        w->finished = it;
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+/* ---- items and partitions (main thread) ---- */
+
+static part_t *find_part(worker_t *w, const char *topic, int32_t partition) {
+    for (part_t *p = w->parts; p; p = p->next)
+        if (p->partition == partition && strcmp(p->topic, topic) == 0) return p;
+    return NULL;
+}
+
+static void free_item(worker_t *w, item_t *it) {
+    w->held_bytes -= it->msg->len;
+    rd_kafka_message_destroy(it->msg);
+    mt_buf_free(&it->result);
+    free(it);
+}
+
+/* Frees an abandoned item once nothing holds it any more. */
+static void release_if_orphan(worker_t *w, item_t *it) {
+    if (!it->part && !it->in_pool && it->outputs == 0) free_item(w, it);
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
+                        void *opaque) {
+    (void)rk;
+    worker_t *w = opaque;
+    item_t *it = m->_private;
+    if (m->err) {
+        mt_warn("output for job %s task %lld not delivered: %s", it->task.job,
+                (long long)it->task.seq, rd_kafka_err2str(m->err));
+        it->delivery_failed = 1;
+    }
+    if (--it->outputs == 0) {
+        if (!it->part) release_if_orphan(w, it);
+        else if (!it->delivery_failed) it->done = 1;
+    }
+}
+
+static int produce(worker_t *w, item_t *it, const char *topic,
+                   rd_kafka_headers_t *hdrs, const void *key, size_t keylen,
+                   const void *val, size_t len) {
+    if (!hdrs) return -1;
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            w->producer, RD_KAFKA_V_TOPIC(topic),
+            RD_KAFKA_V_KEY((void *)key, keylen),
+            RD_KAFKA_V_VALUE((void *)val, len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(it), RD_KAFKA_V_END);
+        if (!err) {
+            it->outputs++;
+            return 0;
+        }
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_headers_destroy(hdrs);
+            mt_warn("cannot produce to %s: %s", topic, rd_kafka_err2str(err));
+            return -1;
+        }
+        rd_kafka_poll(w->producer, 100);
+    }
+}
+
+/* The original message plus why it failed and where it came from. */
+static int produce_dead_letter(worker_t *w, item_t *it) {
+    rd_kafka_headers_t *orig = NULL;
+    rd_kafka_message_headers(it->msg, &orig);
+    rd_kafka_headers_t *h = orig ? rd_kafka_headers_copy(orig) : rd_kafka_headers_new(2);
+    char where[300];
+    snprintf(where, sizeof where, "%s/%d/%lld", rd_kafka_topic_name(it->msg->rkt),
+             (int)it->msg->partition, (long long)it->msg->offset);
+    rd_kafka_header_add(h, "mt-error", -1, it->error, -1);
+    rd_kafka_header_add(h, "mt-source", -1, where, -1);
+    mt_warn("dead-lettering %s: %s", where, it->error);
+    w->dead_letters++;
+    return produce(w, it, w->cfg->dlq_topic, h, it->msg->key, it->msg->key_len,
+                   it->msg->payload, it->msg->len);
+}
+
+/* Produces what a mapped item yields: its result; or, when it cannot run, a
+ * "failed" report for its job (so the job still ends) and a dead letter. */
+static void produce_outputs(worker_t *w, item_t *it) {
+    mt_task_t out = it->task;
+    int rc = 0;
+    out.args = NULL;
+    it->delivery_failed = 0;
+    if (it->runnable && !it->error[0]) {
+        out.type = MT_MSG_RESULT;
+        rc = produce(w, it, w->cfg->results_topic, mt_task_headers(&out), out.job,
+                     strlen(out.job), it->result.data, it->result.len);
+        w->tasks_done++;
+    } else {
+        if (it->runnable) {
+            out.type = MT_MSG_FAILED;
+            out.error = it->error;
+            out.error_len = strlen(it->error);
+            rc = produce(w, it, w->cfg->results_topic, mt_task_headers(&out),
+                         out.job, strlen(out.job), NULL, 0);
+            w->tasks_failed++;
+        }
+        rc |= produce_dead_letter(w, it);
+    }
+    if (rc != 0) it->delivery_failed = 1; /* retried by advance() */
+    else if (it->outputs == 0) it->done = 1;
+}
+
+/* Takes the items the map threads finished and produces their outputs. */
+static void collect_finished(worker_t *w) {
+    pthread_mutex_lock(&w->lock);
+    item_t *list = w->finished;
+    w->finished = NULL;
+    for (item_t *it = list; it; it = it->next) it->in_pool = 0;
+    pthread_mutex_unlock(&w->lock);
+    while (list) {
+        item_t *it = list;
+        list = it->next;
+        if (!it->part) release_if_orphan(w, it);
+        else produce_outputs(w, it);
+    }
+}
+
+/* Stores offsets past every finished task at the head of each partition,
+ * and produces again the outputs whose delivery failed. */
+static void advance(worker_t *w, part_t *only) {
+    rd_kafka_topic_partition_list_t *store = rd_kafka_topic_partition_list_new(4);
+    for (part_t *p = only ? only : w->parts; p; p = only ? NULL : p->next) {
+        int64_t next = -1;
+        while (p->head && p->head->done) {
+            item_t *it = p->head;
+            next = it->msg->offset + 1;
+            p->head = it->next_in_part;
+            if (!p->head) p->tail = NULL;
+            free_item(w, it);
+        }
+        if (next >= 0)
+            rd_kafka_topic_partition_list_add(store, p->topic, p->partition)->offset = next;
+        for (item_t *it = p->head; it; it = it->next_in_part)
+            if (it->delivery_failed && it->outputs == 0 && !it->in_pool)
+                produce_outputs(w, it);
+    }
+    if (store->cnt) {
+        rd_kafka_resp_err_t e = rd_kafka_offsets_store(w->consumer, store);
+        if (e) mt_debug("offsets not stored: %s", rd_kafka_err2str(e));
+    }
+    rd_kafka_topic_partition_list_destroy(store);
+}
+
+/* Lets go of a partition's unfinished items: queued ones are skipped by the
+ * map threads, the others are freed when they come back. The next owner
+ * runs them again; the aggregator counts each task once. */
+static void abandon_part(worker_t *w, part_t *p) {
+    pthread_mutex_lock(&w->lock);
+    for (item_t *it = p->head, *next; it; it = next) {
+        next = it->next_in_part;
+        it->part = NULL;
+        if (it->in_pool) continue; /* its thread hands it back */
+        pthread_mutex_unlock(&w->lock);
+        release_if_orphan(w, it);
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    p->head = p->tail = NULL;
+}
+
+/* Skips queued (not yet running) tasks of the given partition, or of all
+ * when p is NULL, so that only running ones remain to wait for. */
+static void drop_queued(worker_t *w, part_t *p) {
+    pthread_mutex_lock(&w->lock);
+    item_t **link = &w->queue_head, *last = NULL;
+    while (*link) {
+        item_t *it = *link;
+        if (!p || it->part == p) {
+            *link = it->next;
+            it->in_pool = 0;
+            it->next = NULL;
+            w->unstarted--;
+            it->runnable = 2; /* dropped: never run here; its offset is
+                               * not stored, so the next owner runs it */
+            continue;
+        }
+        last = it;
+        link = &it->next;
+    }
+    w->queue_tail = last;
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Waits until no item of p (or of any partition) is running or being
+ * delivered, or the time is up; serves deliveries meanwhile. */
+static void settle(worker_t *w, part_t *p, int timeout_ms) {
+    long long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        collect_finished(w);
+        rd_kafka_poll(w->producer, 10);
+        advance(w, p);
+        int busy = 0;
+        for (part_t *q = p ? p : w->parts; q; q = p ? NULL : q->next)
+            for (item_t *it = q->head; it; it = it->next_in_part)
+                busy += it->runnable != 2 && !it->done;
+        if (!busy) return;
+        if (now_ms() >= deadline) {
+            mt_warn("%d task(s) still running after %d ms; handing them back",
+                    busy, timeout_ms);
+            return;
+        }
+    }
+}
+
+static void remove_part(worker_t *w, part_t *p) {
+    for (part_t **link = &w->parts; *link; link = &(*link)->next)
+        if (*link == p) {
+            *link = p->next;
+            break;
+        }
+    abandon_part(w, p);
+    free(p);
+}
+
+static void on_rebalance(rd_kafka_t *rk, int assigned,
+                         const rd_kafka_topic_partition_list_t *parts,
+                         void *opaque) {
+    (void)rk;
+    worker_t *w = opaque;
+    for (int k = 0; k < parts->cnt; k++) {
+        const rd_kafka_topic_partition_t *tp = &parts->elems[k];
+        part_t *p = find_part(w, tp->topic, tp->partition);
+        if (assigned && !p && (p = calloc(1, sizeof *p))) {
+            snprintf(p->topic, sizeof p->topic, "%s", tp->topic);
+            p->partition = tp->partition;
+            p->next = w->parts;
+            w->parts = p;
+        } else if (!assigned && p) {
+            drop_queued(w, p);
+            settle(w, p, w->opts.revoke_wait_ms);
+            remove_part(w, p);
+        }
+    }
+    if (assigned) w->paused = 0; /* a new assignment starts unpaused */
+}
+
+/* Pauses fetching while enough work is queued; resumes when it drains. */
+static void flow_control(worker_t *w) {
+    pthread_mutex_lock(&w->lock);
+    int unstarted = w->unstarted;
+    pthread_mutex_unlock(&w->lock);
+    int full = unstarted >= w->opts.prefetch || w->held_bytes >= w->opts.max_bytes;
+    int low = unstarted <= w->opts.prefetch / 2 && w->held_bytes <= w->opts.max_bytes / 2;
+    if (w->paused == full || (!full && !low)) return;
+    rd_kafka_topic_partition_list_t *a = NULL;
+    if (rd_kafka_assignment(w->consumer, &a) != 0 || !a) return;
+    if (full) rd_kafka_pause_partitions(w->consumer, a);
+    else rd_kafka_resume_partitions(w->consumer, a);
+    mt_debug("%s fetching (%d queued, %zu bytes held)", full ? "paused" : "resumed",
+             unstarted, w->held_bytes);
+    w->paused = full;
+    rd_kafka_topic_partition_list_destroy(a);
+}
+
+/* Turns a polled message into an item on its partition and the queue. */
+static void accept_message(worker_t *w, rd_kafka_message_t *m) {
+    if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            mt_warn("consumer: %s", rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    part_t *p = find_part(w, rd_kafka_topic_name(m->rkt), m->partition);
+    item_t *it = calloc(1, sizeof *it);
+    if (!p || !it) { /* not ours (any more), or no memory: it will come again */
+        free(it);
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    it->msg = m;
+    it->part = p;
+    w->held_bytes += m->len;
+    if (p->tail) p->tail->next_in_part = it;
+    else p->head = it;
+    p->tail = it;
+
+    rd_kafka_headers_t *hdrs = NULL;
+    char err[256];
+    rd_kafka_message_headers(m, &hdrs);
+    if (mt_task_decode(hdrs, &it->task, err, sizeof err) != 0) {
+        snprintf(it->error, sizeof it->error, "malformed task: %s", err);
+    } else if (it->task.type != MT_MSG_TASK) {
+        snprintf(it->error, sizeof it->error, "not a task but a %s message",
+                 mt_msg_type_name(it->task.type));
+    } else {
+        it->runnable = 1;
+    }
+    if (!it->runnable) {
+        produce_outputs(w, it);
+        return;
+    }
+    pthread_mutex_lock(&w->lock);
+    it->in_pool = 1;
+    if (w->queue_tail) w->queue_tail->next = it;
+    else w->queue_head = it;
+    w->queue_tail = it;
+    w->unstarted++;
+    pthread_cond_signal(&w->work_ready);
+    pthread_mutex_unlock(&w->lock);
+}
+
+worker_t *worker_new(const mt_config_t *cfg, const worker_opts_t *opts,
+                     char *err, size_t errsize) {
+    worker_t *w = calloc(1, sizeof *w);
+    if (!w) {
+        snprintf(err, errsize, "out of memory");
+        return NULL;
+    }
+    w->cfg = cfg;
+    w->opts = *opts;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->work_ready, NULL);
+    w->rebalance.fn = on_rebalance;
+    w->rebalance.opaque = w;
+    if (!(w->producer = mt_kafka_producer_new(cfg, on_delivery, w, err, errsize)))
+        goto fail;
+    const char *topics[] = {cfg->tasks_topic, cfg->results_topic, cfg->dlq_topic};
+    if (mt_kafka_ensure_topics(w->producer, cfg, topics, 3, 30000, err, errsize))
+        goto fail;
+    if (!(w->tids = calloc((size_t)opts->threads, sizeof *w->tids))) goto fail;
+    for (; w->nthreads < opts->threads; w->nthreads++)
+        if (pthread_create(&w->tids[w->nthreads], NULL, map_thread, w) != 0) {
+            snprintf(err, errsize, "cannot start map threads");
+            goto fail;
+        }
+    if (!(w->consumer = mt_kafka_consumer_new(cfg, topics, 1, &w->rebalance, err,
+                                              errsize)))
+        goto fail;
+    return w;
+fail:
+    worker_destroy(w);
+    return NULL;
+}
+
+int worker_run(worker_t *w, volatile sig_atomic_t *stop) {
+    mt_info("worker in group %s on %s, %d thread(s)", w->cfg->group,
+            w->cfg->tasks_topic, w->opts.threads);
+    while (!*stop) {
+        /* Block in poll only when no task is in flight; otherwise come
+         * back quickly to produce what the map threads finish. */
+        int busy = w->held_bytes > 0 || rd_kafka_outq_len(w->producer) > 0;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, busy ? 2 : 100);
+        if (m) accept_message(w, m);
+        for (int k = 0; k < 1000 && (m = rd_kafka_consumer_poll(w->consumer, 0)); k++)
+            accept_message(w, m);
+        collect_finished(w);
+        rd_kafka_poll(w->producer, 0);
+        advance(w, NULL);
+        flow_control(w);
+    }
+    /* Shutdown: hand back what has not started, finish what runs. */
+    drop_queued(w, NULL);
+    settle(w, NULL, w->opts.stop_wait_ms);
+    mt_info("stopping: %llu task(s) done, %llu failed, %llu dead letter(s)",
+            w->tasks_done, w->tasks_failed, w->dead_letters);
+    return 0;
+}
+
+void worker_destroy(worker_t *w) {
+    if (!w) return;
+    if (w->consumer && mt_kafka_consumer_close(w->consumer, CLOSE_TIMEOUT_MS) != 0)
+        mt_warn("left the group without a clean close");
+    w->consumer = NULL;
+    pthread_mutex_lock(&w->lock);
+    w->quit = 1;
+    pthread_cond_broadcast(&w->work_ready);
+    pthread_mutex_unlock(&w->lock);
+    for (int k = 0; k < w->nthreads; k++) pthread_join(w->tids[k], NULL);
+    free(w->tids);
+    if (w->producer) {
+        int left = mt_kafka_flush(w->producer, 5000);
+        if (left) mt_warn("%d output(s) not delivered; their tasks will run again", left);
+    }
+    /* What is left was handed back: free it without producing. */
+    while (w->parts) {
+        part_t *p = w->parts;
+        w->parts = p->next;
+        abandon_part(w, p);
+        free(p);
+    }
+    pthread_mutex_lock(&w->lock);
+    item_t *list = w->finished;
+    w->finished = NULL;
+    pthread_mutex_unlock(&w->lock);
+    while (list) {
+        item_t *it = list;
+        list = it->next;
+        it->in_pool = 0;
+        it->outputs = 0;
+        release_if_orphan(w, it);
+    }
+    if (w->producer) rd_kafka_destroy(w->producer);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->work_ready);
+    free(w);
+}
