@@ -9,7 +9,7 @@
 CC      ?= cc
 PKGS    := rdkafka hiredis jansson
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -Wall -Wextra -Werror -MMD -MP -Ilib \
+override CFLAGS += -std=c11 -Wall -Wextra -Werror -MMD -MP -Ilib \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 PREFIX  ?= /usr/local
@@ -17,7 +17,8 @@ BUILD   ?= build
 BIN     ?= bin
 
 LIB_SRC := lib/mt_buf.c lib/mt_config.c lib/mt_delta.c lib/mt_kafka.c \
-           lib/mt_log.c lib/mt_op.c lib/mt_op_wordcount.c lib/mt_redis.c \
+           lib/mt_log.c lib/mt_op.c lib/mt_op_sleep.c lib/mt_op_wordcount.c \
+           lib/mt_redis.c \
            lib/mt_split.c lib/mt_store.c lib/mt_task.c lib/mt_utf8.c
 PROGS   := $(BIN)/mt-producer $(BIN)/mt-consumer $(BIN)/mt-aggregator $(BIN)/mtctl
 UNIT_SRC := tests/unit/main.c tests/unit/test_buf.c tests/unit/test_config.c \
@@ -28,8 +29,8 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 LIBMT    := $(BUILD)/libmt.a
 
-.PHONY: all deps up down demo test unit integration asan bench install \
-        uninstall clean
+.PHONY: all deps up down demo test unit integration asan valgrind fuzz bench \
+        install uninstall clean
 all: $(PROGS)
 
 $(BUILD)/%.o: %.c
@@ -62,13 +63,14 @@ down:
 	@scripts/services.sh down
 
 # ---- tests ----
-# make test: unit tests, the same under ASan/UBSan, then the integration
-# tests against the real broker and Redis. SUITE=name runs one unit suite.
+# make test: unit tests, the same under valgrind and under ASan/UBSan, a
+# short fuzzing run of the decoders, then the integration tests against the
+# real broker and Redis. SUITE=name runs one unit suite.
 test: deps
 	@$(MAKE) --no-print-directory all $(BIN)/unit-tests
 	@scripts/services.sh up
 	$(BIN)/unit-tests $(SUITE)
-	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory valgrind asan fuzz
 	python3 -m pytest -q tests/integration
 
 unit: $(BIN)/unit-tests
@@ -84,6 +86,23 @@ asan:
 	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    LDFLAGS="-fsanitize=address,undefined" build/asan/bin/unit-tests
 	ASAN_OPTIONS=detect_leaks=1 build/asan/bin/unit-tests $(SUITE)
+
+valgrind: $(BIN)/unit-tests
+	valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	    --error-exitcode=99 $(BIN)/unit-tests $(SUITE) >/dev/null
+
+# libFuzzer on the message decoders (partial results and task headers).
+FUZZ_TIME ?= 20
+FUZZ_SRC := lib/mt_delta.c lib/mt_buf.c lib/mt_task.c
+build/fuzz/fuzz_decode: tests/fuzz/fuzz_decode.c $(FUZZ_SRC)
+	@mkdir -p build/fuzz/corpus
+	clang -g -O1 -std=c11 -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all -Ilib $(shell pkg-config --cflags rdkafka) \
+	    $^ $(shell pkg-config --libs rdkafka) -o $@
+fuzz: build/fuzz/fuzz_decode
+	@build/fuzz/fuzz_decode -max_total_time=$(FUZZ_TIME) -dict=tests/fuzz/fuzz_decode.dict \
+	    build/fuzz/corpus >build/fuzz/last.log 2>&1 || { tail -n 40 build/fuzz/last.log; exit 1; }
+	@echo "fuzz: $$(tail -n 1 build/fuzz/last.log)"
 
 # ---- the demo: a real job over the machine's own documentation ----
 demo: deps

@@ -362,10 +362,15 @@ int main(int argc, char **argv) {
     status = 0;
 out:
     if (status != 0) mt_err("%s", err);
-    if (a.consumer && mt_kafka_consumer_close(a.consumer, CLOSE_TIMEOUT_MS) != 0)
-        mt_warn("left the group without a clean close");
+    int unclean = a.consumer && mt_kafka_consumer_close(a.consumer, CLOSE_TIMEOUT_MS) != 0;
+    if (unclean)
+        mt_warn("could not leave the group cleanly (broker unreachable?); "
+                "exiting anyway, the group drops this member after its session timeout");
     if (a.producer) {
-        if (mt_kafka_flush(a.producer, 5000) > 0) mt_warn("dead letters not delivered");
+        if (mt_kafka_flush(a.producer, unclean ? 1000 : 5000) > 0) {
+            mt_warn("dead letters not delivered");
+            rd_kafka_purge(a.producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        }
         rd_kafka_destroy(a.producer);
     }
     for (size_t k = 0; k < a.jobs_cap; k++) free(a.jobs[k].msgs);

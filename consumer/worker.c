@@ -43,6 +43,7 @@ struct part {
     char topic[256];
     int32_t partition;
     item_t *head, *tail;     /* polled and unfinished, in offset order */
+    int revoking;            /* being taken away by a rebalance */
     part_t *next;
 };
 
@@ -63,7 +64,8 @@ struct worker {
     int unstarted;           /* items queued but not running */
     /* main thread only */
     size_t held_bytes;       /* payload bytes of all live items */
-    int paused;
+    int paused;              /* 1 paused, 0 fetching, -1 not known */
+    int stopping;            /* shutdown has already waited for tasks */
     unsigned long long tasks_done, tasks_failed, dead_letters;
 };
 
@@ -247,9 +249,9 @@ static void collect_finished(worker_t *w) {
 
 /* Stores offsets past every finished task at the head of each partition,
  * and produces again the outputs whose delivery failed. */
-static void advance(worker_t *w, part_t *only) {
+static void advance(worker_t *w) {
     rd_kafka_topic_partition_list_t *store = rd_kafka_topic_partition_list_new(4);
-    for (part_t *p = only ? only : w->parts; p; p = only ? NULL : p->next) {
+    for (part_t *p = w->parts; p; p = p->next) {
         int64_t next = -1;
         while (p->head && p->head->done) {
             item_t *it = p->head;
@@ -288,14 +290,14 @@ static void abandon_part(worker_t *w, part_t *p) {
     p->head = p->tail = NULL;
 }
 
-/* Skips queued (not yet running) tasks of the given partition, or of all
- * when p is NULL, so that only running ones remain to wait for. */
-static void drop_queued(worker_t *w, part_t *p) {
+/* Skips queued (not yet running) tasks of the partitions being revoked, or
+ * of all when all is set, so that only running ones remain to wait for. */
+static void drop_queued(worker_t *w, int all) {
     pthread_mutex_lock(&w->lock);
     item_t **link = &w->queue_head, *last = NULL;
     while (*link) {
         item_t *it = *link;
-        if (!p || it->part == p) {
+        if (all || (it->part && it->part->revoking)) {
             *link = it->next;
             it->in_pool = 0;
             it->next = NULL;
@@ -311,21 +313,22 @@ static void drop_queued(worker_t *w, part_t *p) {
     pthread_mutex_unlock(&w->lock);
 }
 
-/* Waits until no item of p (or of any partition) is running or being
- * delivered, or the time is up; serves deliveries meanwhile. */
-static void settle(worker_t *w, part_t *p, int timeout_ms) {
+/* Waits until no task of the revoked partitions (or of all, when all is
+ * set) is running or awaiting delivery, or the time is up; serves
+ * deliveries and stores offsets meanwhile. */
+static void settle(worker_t *w, int all, int timeout_ms) {
     long long deadline = now_ms() + timeout_ms;
     for (;;) {
         collect_finished(w);
         rd_kafka_poll(w->producer, 10);
-        advance(w, p);
+        advance(w);
         int busy = 0;
-        for (part_t *q = p ? p : w->parts; q; q = p ? NULL : q->next)
-            for (item_t *it = q->head; it; it = it->next_in_part)
+        for (part_t *q = w->parts; q; q = q->next)
+            for (item_t *it = q->head; it && (all || q->revoking); it = it->next_in_part)
                 busy += it->runnable != 2 && !it->done;
         if (!busy) return;
         if (now_ms() >= deadline) {
-            mt_warn("%d task(s) still running after %d ms; handing them back",
+            mt_warn("%d task(s) unfinished after %d ms; handing them back",
                     busy, timeout_ms);
             return;
         }
@@ -347,6 +350,7 @@ static void on_rebalance(rd_kafka_t *rk, int assigned,
                          void *opaque) {
     (void)rk;
     worker_t *w = opaque;
+    int revoking = 0;
     for (int k = 0; k < parts->cnt; k++) {
         const rd_kafka_topic_partition_t *tp = &parts->elems[k];
         part_t *p = find_part(w, tp->topic, tp->partition);
@@ -356,12 +360,24 @@ static void on_rebalance(rd_kafka_t *rk, int assigned,
             p->next = w->parts;
             w->parts = p;
         } else if (!assigned && p) {
-            drop_queued(w, p);
-            settle(w, p, w->opts.revoke_wait_ms);
-            remove_part(w, p);
+            p->revoking = revoking = 1;
         }
     }
-    if (assigned) w->paused = 0; /* a new assignment starts unpaused */
+    if (assigned) {
+        /* librdkafka keeps a partition's pause across revoke and re-assign:
+         * let flow_control() set every partition's state afresh. */
+        w->paused = -1;
+        return;
+    }
+    if (!revoking) return;
+    /* One wait for all revoked partitions; none at shutdown, which has
+     * waited already. Offsets stored here are committed right after. */
+    drop_queued(w, 0);
+    settle(w, 0, w->stopping ? 0 : w->opts.revoke_wait_ms);
+    for (part_t *p = w->parts, *next; p; p = next) {
+        next = p->next;
+        if (p->revoking) remove_part(w, p);
+    }
 }
 
 /* Pauses fetching while enough work is queued; resumes when it drains. */
@@ -371,7 +387,7 @@ static void flow_control(worker_t *w) {
     pthread_mutex_unlock(&w->lock);
     int full = unstarted >= w->opts.prefetch || w->held_bytes >= w->opts.max_bytes;
     int low = unstarted <= w->opts.prefetch / 2 && w->held_bytes <= w->opts.max_bytes / 2;
-    if (w->paused == full || (!full && !low)) return;
+    if (w->paused == full || (w->paused == 1 && !low)) return;
     rd_kafka_topic_partition_list_t *a = NULL;
     if (rd_kafka_assignment(w->consumer, &a) != 0 || !a) return;
     if (full) rd_kafka_pause_partitions(w->consumer, a);
@@ -475,12 +491,13 @@ int worker_run(worker_t *w, volatile sig_atomic_t *stop) {
             accept_message(w, m);
         collect_finished(w);
         rd_kafka_poll(w->producer, 0);
-        advance(w, NULL);
+        advance(w);
         flow_control(w);
     }
     /* Shutdown: hand back what has not started, finish what runs. */
-    drop_queued(w, NULL);
-    settle(w, NULL, w->opts.stop_wait_ms);
+    drop_queued(w, 1);
+    settle(w, 1, w->opts.stop_wait_ms);
+    w->stopping = 1;
     mt_info("stopping: %llu task(s) done, %llu failed, %llu dead letter(s)",
             w->tasks_done, w->tasks_failed, w->dead_letters);
     return 0;
@@ -488,8 +505,10 @@ int worker_run(worker_t *w, volatile sig_atomic_t *stop) {
 
 void worker_destroy(worker_t *w) {
     if (!w) return;
-    if (w->consumer && mt_kafka_consumer_close(w->consumer, CLOSE_TIMEOUT_MS) != 0)
-        mt_warn("left the group without a clean close");
+    int unclean = w->consumer && mt_kafka_consumer_close(w->consumer, CLOSE_TIMEOUT_MS) != 0;
+    if (unclean)
+        mt_warn("could not leave the group cleanly (broker unreachable?); "
+                "exiting anyway, the group drops this member after its session timeout");
     w->consumer = NULL;
     pthread_mutex_lock(&w->lock);
     w->quit = 1;
@@ -498,8 +517,12 @@ void worker_destroy(worker_t *w) {
     for (int k = 0; k < w->nthreads; k++) pthread_join(w->tids[k], NULL);
     free(w->tids);
     if (w->producer) {
-        int left = mt_kafka_flush(w->producer, 5000);
-        if (left) mt_warn("%d output(s) not delivered; their tasks will run again", left);
+        int left = mt_kafka_flush(w->producer, unclean ? 0 : 5000);
+        if (left) {
+            mt_warn("%d output(s) not delivered; their tasks will run again", left);
+            rd_kafka_purge(w->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+            rd_kafka_poll(w->producer, 0); /* purged deliveries release items */
+        }
     }
     /* What is left was handed back: free it without producing. */
     while (w->parts) {

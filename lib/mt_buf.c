@@ -5,6 +5,7 @@
 #include <string.h>
 
 int mt_buf_reserve(mt_buf_t *b, size_t extra) {
+    if (extra > (size_t)-1 - b->len - 1) return -1;
     if (b->len + extra + 1 <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + extra + 1) {

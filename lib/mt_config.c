@@ -15,7 +15,8 @@
 
 int mt_parse_long(const char *s, long min, long max, long *out) {
     char *end;
-    if (!s || !*s) return -1;
+    if (!s || !((*s >= '0' && *s <= '9') || (*s == '-' && s[1] >= '0' && s[1] <= '9')))
+        return -1;
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno || *end || v < min || v > max) return -1;

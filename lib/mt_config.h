@@ -92,8 +92,9 @@ int mt_config_init(mt_config_t *cfg, const char *group_env,
 void mt_config_free(mt_config_t *cfg);
 
 /* Applies one shared option. Returns 1 when handled, 0 when opt is not a
- * shared option, 2 when the program should exit 0 (-X list, --version: the
- * text was printed to stdout), or -1 with a message in err. */
+ * shared option (--help and --version are left to the program), 2 when the
+ * program should exit 0 (-X list: the text was printed to stdout), or -1
+ * with a message in err. */
 int mt_config_option(mt_config_t *cfg, int opt, const char *arg, char *err,
                      size_t errsize);
 
@@ -104,7 +105,8 @@ int mt_config_add_prop(mt_config_t *cfg, const char *kv, char *err,
 /* Prints the versions of microtask and its libraries. */
 void mt_config_print_version(FILE *out, const char *progname);
 
-/* Parses a whole decimal number in [min, max]. Returns 0, or -1. */
+/* Parses a whole decimal number in [min, max]: digits with an optional
+ * leading '-', nothing else. Returns 0, or -1. */
 int mt_parse_long(const char *s, long min, long max, long *out);
 
 #endif

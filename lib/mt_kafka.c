@@ -1,6 +1,8 @@
 /* mt_kafka.c - Kafka clients, topics and shutdown (see mt_kafka.h). */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
 #include "mt_kafka.h"
+
+#include <pthread.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,8 +134,8 @@ rd_kafka_t *mt_kafka_consumer_new(const mt_config_t *cfg,
         "enable.auto.offset.store", "false",
         "auto.commit.interval.ms", "1000",
         "partition.assignment.strategy", "roundrobin",
-        "session.timeout.ms", "10000",
-        "heartbeat.interval.ms", "2000",
+        "session.timeout.ms", "6000",
+        "heartbeat.interval.ms", "1000",
         NULL,
     };
     if (!cfg->group || !*cfg->group) {
@@ -172,6 +174,11 @@ rd_kafka_t *mt_kafka_consumer_new(const mt_config_t *cfg,
     return rk;
 }
 
+static void *destroy_thread(void *arg) {
+    rd_kafka_destroy_flags(arg, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    return NULL;
+}
+
 int mt_kafka_consumer_close(rd_kafka_t *rk, int timeout_ms) {
     if (!rk) return 0;
     long long deadline = now_ms() + timeout_ms;
@@ -195,7 +202,20 @@ int mt_kafka_consumer_close(rd_kafka_t *rk, int timeout_ms) {
         }
     }
     rd_kafka_queue_destroy(q);
-    rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    /* Even a closed consumer can block for ever in destroy while a commit
+     * waits for an unreachable coordinator: destroy it on a thread and
+     * give up on it when the time is up. */
+    pthread_t tid;
+    long long left = deadline - now_ms();
+    if (pthread_create(&tid, NULL, destroy_thread, rk) != 0) return -1;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (left > 1000 ? left : 1000) / 1000;
+    if (pthread_timedjoin_np(tid, NULL, &until) != 0) {
+        pthread_detach(tid);
+        mt_warn("consumer still not destroyed; leaving it behind");
+        return -1;
+    }
     return clean ? 0 : -1;
 }
 

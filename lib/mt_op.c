@@ -5,6 +5,7 @@
 
 static const mt_op_t *const builtin_ops[] = {
     &mt_op_wordcount,
+    &mt_op_sleep,
     NULL,
 };
 

@@ -54,6 +54,7 @@ const mt_op_t *const *mt_op_all(void);
 
 /* ---- built-in ops (one file each) ---- */
 extern const mt_op_t mt_op_wordcount;
+extern const mt_op_t mt_op_sleep;
 
 /* Word separators of wordcount: ASCII control bytes, space, punctuation.
  * Exposed for tests and for ops that split on words. */

@@ -76,8 +76,9 @@ static int parse_addr(mt_redis_t *r, const char *addr, char *err,
         if (end[1] && mt_parse_long(end + 1, 0, 100000, &v) != 0) goto bad;
         r->db = end[1] ? (int)v : 0;
     }
-    snprintf(r->shown, sizeof r->shown, "%s:%d/%d%s", r->host, r->port, r->db,
-             r->password[0] ? " (with password)" : "");
+    int v6 = strchr(r->host, ':') != NULL;
+    snprintf(r->shown, sizeof r->shown, "%s%s%s:%d/%d%s", v6 ? "[" : "", r->host,
+             v6 ? "]" : "", r->port, r->db, r->password[0] ? " (with password)" : "");
     return 0;
 bad:
     snprintf(err, errsize,

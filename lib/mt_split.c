@@ -101,7 +101,10 @@ static size_t next_cut(mt_split_t *s, int at_end) {
     /* A full task's worth of bytes has no regular cut: take the last
      * boundary that fits. */
     size_t c = last_cut(s, p, max, s->opts.by_lines);
-    return c ? c : (size_t)-1;
+    if (c) return c;
+    /* A word of exactly max_bytes is fine if the input ends right there. */
+    if (avail == max) return at_end ? avail : 0;
+    return (size_t)-1;
 }
 
 static int emit_upto(mt_split_t *s, int at_end, char *err, size_t errsize) {

@@ -135,8 +135,7 @@ static int get_int(const rd_kafka_headers_t *hdrs, const char *name,
     if (get_str(hdrs, name, tmp, sizeof tmp, err, errsize) != 0) return -1;
     errno = 0;
     long long v = strtoll(tmp, &end, 10);
-    if (errno || *end || end == tmp || tmp[0] == '+' || tmp[0] == ' ' ||
-        v < min || v > max) {
+    if (errno || *end || tmp[0] < '0' || tmp[0] > '9' || v < min || v > max) {
         snprintf(err, errsize, "malformed header %s", name);
         return -1;
     }

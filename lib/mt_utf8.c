@@ -2,11 +2,11 @@
 #include "mt_utf8.h"
 
 size_t mt_utf8_seq_len(const unsigned char *p, size_t avail) {
-    unsigned c = p[0];
+    unsigned c = avail ? p[0] : 0;
     size_t n;
     unsigned min, cp;
 
-    if (c == 0) return 0;
+    if (avail == 0 || c == 0) return 0;
     if (c < 0x80) return 1;
     if (c >= 0xc2 && c <= 0xdf) n = 2, min = 0x80, cp = c & 0x1f;
     else if (c >= 0xe0 && c <= 0xef) n = 3, min = 0x800, cp = c & 0x0f;

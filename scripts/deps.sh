@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="build-essential pkg-config librdkafka-dev libhiredis-dev libjansson-dev
-  libcunit1-dev redis-server kcat valgrind python3 maven default-jre-headless"
+  libcunit1-dev redis-server kcat valgrind clang python3 maven default-jre-headless"
 
 missing=""
 for p in $PACKAGES; do

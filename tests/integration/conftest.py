@@ -163,3 +163,37 @@ def wait_until(cond, timeout, step=0.1):
             return True
         time.sleep(step)
     return False
+
+
+def services(cmd):
+    """Runs scripts/services.sh CMD (kafka-stop, kafka-start, redis-stop, ...)."""
+    subprocess.run([os.path.join(ROOT, "scripts", "services.sh"), cmd],
+                   check=True, capture_output=True, timeout=180)
+
+
+def log_events(path, needle):
+    """Times (seconds since the epoch) of the log lines containing needle."""
+    import datetime
+    out = []
+    with open(path, "rb") as f:
+        for line in f:
+            if needle in line:
+                stamp = line.split(b" ", 1)[0].decode()
+                t = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ")
+                out.append(t.replace(tzinfo=datetime.timezone.utc).timestamp())
+    return out
+
+
+def job_state(cluster, job):
+    """The job's record from Redis, as mtctl status prints it, parsed."""
+    out = {}
+    for line in cluster.ctl("status", job).stdout.decode().splitlines():
+        k, _, v = line.partition(":")
+        out[k.strip()] = v.strip()
+    return out
+
+
+def progress(cluster, job):
+    """Tasks done so far."""
+    tasks = job_state(cluster, job).get("tasks", "0")
+    return int(tasks.split("/")[0].split()[0])
