@@ -190,7 +190,9 @@ int mt_kafka_consumer_close(rd_kafka_t *rk, int timeout_ms) {
         rd_kafka_error_destroy(e);
         clean = 0;
     } else {
-        /* Serving the queue runs the rebalance callback (final commit). */
+        /* The final revoke arrives as an event on q; serve it as the
+         * callback would (final commit). Other events are dropped: a
+         * callback-serving poll would abort on them. */
         while (!rd_kafka_consumer_closed(rk)) {
             if (now_ms() >= deadline) {
                 mt_warn("consumer did not close within %d ms; leaving anyway",
@@ -198,7 +200,13 @@ int mt_kafka_consumer_close(rd_kafka_t *rk, int timeout_ms) {
                 clean = 0;
                 break;
             }
-            rd_kafka_queue_poll_callback(q, 100);
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+            if (!ev) continue;
+            if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+                rebalance_cb(rk, rd_kafka_event_error(ev),
+                             rd_kafka_event_topic_partition_list(ev),
+                             rd_kafka_opaque(rk));
+            rd_kafka_event_destroy(ev);
         }
     }
     rd_kafka_queue_destroy(q);
