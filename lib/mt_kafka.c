@@ -102,6 +102,23 @@ rd_kafka_t *mt_kafka_producer_new(const mt_config_t *cfg, mt_kafka_dr_fn dr,
     return rk; /* conf now belongs to rk */
 }
 
+/* Writes "topic[0,3,6]" for a partition list (one topic is the usual case;
+ * further topics follow, separated by spaces). */
+static void describe_parts(const rd_kafka_topic_partition_list_t *parts,
+                           char *out, size_t size) {
+    size_t n = 0;
+    out[0] = '\0';
+    for (int k = 0; k < parts->cnt && n + 16 < size; k++) {
+        const rd_kafka_topic_partition_t *p = &parts->elems[k];
+        int same = k > 0 && strcmp(parts->elems[k - 1].topic, p->topic) == 0;
+        int w = same ? snprintf(out + n - 1, size - n + 1, ",%d]", (int)p->partition) - 1
+                     : snprintf(out + n, size - n, "%s%s[%d]", k ? " " : "", p->topic,
+                                (int)p->partition);
+        if (w < 0 || (size_t)w >= size - n) break;
+        n += (size_t)w;
+    }
+}
+
 /* Eager rebalancing: on revoke, commit what was stored (results that are
  * safely in Kafka or Redis) before the partitions go, so the next owner
  * starts right after them. */
@@ -111,12 +128,14 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     mt_kafka_rebalance_t *rb = opaque;
     int assigned = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
     if (rb && rb->fn) rb->fn(rk, assigned, parts, rb->opaque);
+    char list[512];
+    describe_parts(parts, list, sizeof list);
     if (assigned) {
-        mt_info("assigned %d partition(s)", parts->cnt);
+        mt_info("assigned %d partition(s): %s", parts->cnt, list);
         rd_kafka_assign(rk, parts);
         return;
     }
-    mt_info("revoked %d partition(s)", parts->cnt);
+    mt_info("revoked %d partition(s): %s", parts->cnt, list);
     rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
     if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
         mt_warn("commit on revoke failed: %s", rd_kafka_err2str(cerr));

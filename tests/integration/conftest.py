@@ -43,7 +43,8 @@ def services():
 class Cluster:
     """Workers and an aggregator on topics of their own."""
 
-    def __init__(self, tmp_path, partitions=12):
+    def __init__(self, tmp_path, partitions=12, bin_dir=None):
+        self.bin = bin_dir or BIN
         self.run = "t" + uuid.uuid4().hex[:10]
         self.tmp = tmp_path
         self.env = dict(os.environ)
@@ -63,7 +64,7 @@ class Cluster:
     def _start(self, name, args):
         self.seq += 1
         log = open(self.tmp / f"{name}-{self.seq}.log", "wb")
-        p = subprocess.Popen([os.path.join(BIN, name)] + args, env=self.env,
+        p = subprocess.Popen([os.path.join(self.bin, name)] + args, env=self.env,
                              stdout=log, stderr=subprocess.STDOUT)
         p.log_path = log.name
         log.close()
@@ -89,7 +90,7 @@ class Cluster:
 
     def produce(self, args, stdin=None, check=True, timeout=300):
         """Runs mt-producer; returns the CompletedProcess (stdout = job id)."""
-        r = subprocess.run([os.path.join(BIN, "mt-producer")] + args,
+        r = subprocess.run([os.path.join(self.bin, "mt-producer")] + args,
                            env=self.env, input=stdin, capture_output=True,
                            timeout=timeout)
         if check and r.returncode != 0:
@@ -105,7 +106,7 @@ class Cluster:
         return job
 
     def ctl(self, *args, timeout=600):
-        return subprocess.run([os.path.join(BIN, "mtctl")] + list(args),
+        return subprocess.run([os.path.join(self.bin, "mtctl")] + list(args),
                               env=self.env, capture_output=True, timeout=timeout)
 
     def wait(self, job, timeout=180):
@@ -181,6 +182,20 @@ def log_events(path, needle):
                 stamp = line.split(b" ", 1)[0].decode()
                 t = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ")
                 out.append(t.replace(tzinfo=datetime.timezone.utc).timestamp())
+    return out
+
+
+def assignments(path):
+    """(time, set of partition numbers) for each "assigned" line of a log."""
+    import re
+    out = []
+    times = log_events(path, b"INFO assigned")
+    lines = [l for l in open(path, "rb") if b"INFO assigned" in l]
+    for t, line in zip(times, lines):
+        parts = set()
+        for group in re.findall(rb"\[([0-9,]*)\]", line):
+            parts.update(int(x) for x in group.split(b",") if x)
+        out.append((t, parts))
     return out
 
 

@@ -6,7 +6,7 @@ import random
 import signal
 import time
 
-from conftest import Cluster, log_events, progress, services
+from conftest import Cluster, assignments, progress, services
 from test_failures import check_exact, lines_file, submit_sleep
 
 TASKS = 24000
@@ -15,17 +15,18 @@ TASKS = 24000
 def test_chaos(tmp_path):
     rng = random.Random(20261203)
     c = Cluster(tmp_path)
-    workers, kills, recoveries, stopped = [], [], [], []
+    workers, everyone, kills, recoveries, stopped = [], [], [], [], []
 
     def start_worker():
         workers.append(c.consumer("--threads", "2", "--prefetch", "200"))
+        everyone.append(workers[-1])
 
     def kill_worker():
         victim = workers.pop(rng.randrange(len(workers)))
         victim.send_signal(signal.SIGKILL)
         victim.wait()
         c.procs.remove(victim)
-        kills.append((time.time(), list(workers)))
+        kills.append((time.time(), victim))
         start_worker()
 
     def scale_to(n):
@@ -77,17 +78,27 @@ def test_chaos(tmp_path):
     finally:
         c.close()
     assert all(code == 0 for code in stopped), f"a worker stopped with {stopped}"
-    # recovery: from a kill to the next time a surviving worker got partitions
-    for killed_at, survivors in kills:
-        after = [t for p in survivors for t in log_events(p.log_path, b"assigned")
-                 if t > killed_at]
-        if after:
-            recoveries.append(min(after) - killed_at)
+    # recovery: from a kill until every partition the victim held was
+    # assigned to another worker
+    for killed_at, victim in kills:
+        held = [parts for t, parts in assignments(victim.log_path) if t < killed_at]
+        if not held or not held[-1]:
+            continue  # killed before it had any partition
+        taken = {}
+        for p in everyone:
+            if p is victim:
+                continue
+            for t, parts in assignments(p.log_path):
+                for n in parts & held[-1]:
+                    if t > killed_at:
+                        taken[n] = min(t, taken.get(n, t))
+        if set(taken) == held[-1]:
+            recoveries.append(max(taken.values()) - killed_at)
     lost = TASKS - res["done"]
     twice = res["tasks"] - TASKS
     print(f"\nchaos: {TASKS} tasks in {elapsed:.0f} s; {len(kills)} worker kills "
           f"(SIGKILL), 1 aggregator kill, 1 broker restart, {len(stopped)} "
-          f"graceful stops; recovery after a kill (s): "
+          f"graceful stops; kill -> the victim's partitions resumed elsewhere (s): "
           f"{', '.join(f'{r:.1f}' for r in recoveries)}; "
           f"tasks lost: {lost}; tasks counted twice: {twice}")
     assert lost == 0 and twice == 0

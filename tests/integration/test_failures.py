@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from conftest import BIN, Cluster, log_events, progress, services, wait_until
+from conftest import (BIN, Cluster, assignments, log_events, progress, services,
+                      wait_until)
 
 
 def lines_file(tmp_path, n, name="lines"):
@@ -59,12 +60,19 @@ def test_worker_killed_mid_job(cluster, tmp_path):
     victim.wait()
     cluster.procs.remove(victim)
     check_exact(cluster, job, data)
-    # the survivors took over the dead worker's partitions
-    reassigned = [t for p in workers[1:] for t in log_events(p.log_path, b"assigned")
-                  if t > killed_at]
-    assert reassigned, "the group never rebalanced after the kill"
-    recovery = min(reassigned) - killed_at
-    print(f"\nworker SIGKILL -> partitions reassigned after {recovery:.1f} s")
+    # the survivors took over every partition the dead worker held
+    held = assignments(victim.log_path)[-1][1]
+    assert held
+    taken = {}
+    for p in workers[1:]:
+        for t, parts in assignments(p.log_path):
+            for n in parts & held:
+                if t > killed_at and n not in taken:
+                    taken[n] = t
+    assert set(taken) == held, f"partitions {held - set(taken)} never moved"
+    recovery = max(taken.values()) - killed_at
+    print(f"\nworker SIGKILL -> its partitions {sorted(held)} resumed on the "
+          f"survivors after {recovery:.1f} s")
     assert recovery < 15
 
 
