@@ -340,7 +340,7 @@ int main(int argc, char **argv) {
         goto out;
     }
     if (!(a.redis = mt_redis_new(a.cfg.redis, 5000, err, sizeof err))) goto out;
-    if (!(a.producer = mt_kafka_producer_new(&a.cfg, NULL, NULL, err, sizeof err)))
+    if (!(a.producer = mt_kafka_producer_new(&a.cfg, 0, NULL, NULL, err, sizeof err)))
         goto out;
     const char *topics[] = {a.cfg.results_topic, a.cfg.dlq_topic};
     if (mt_kafka_ensure_topics(a.producer, &a.cfg, topics, 2, 30000, err, sizeof err))

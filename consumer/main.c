@@ -101,8 +101,8 @@ int main(int argc, char **argv) {
         mt_config_free(&cfg);
         return 1;
     }
-    worker_run(w, &stop_requested);
+    int status = worker_run(w, &stop_requested) == 0 ? 0 : 1;
     worker_destroy(w);
     mt_config_free(&cfg);
-    return 0;
+    return status;
 }

@@ -35,7 +35,8 @@ typedef struct item {
     mt_buf_t result;
     int in_pool;             /* queued or running on a map thread */
     int outputs;             /* produced messages not yet acknowledged */
-    int delivery_failed;     /* an output failed: produce again */
+    int delivery_failed;     /* an output failed: produce again ... */
+    long long retry_at;      /* ... not before this time (ms) */
     int done;                /* every output acknowledged */
 } item_t;
 
@@ -158,6 +159,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
         mt_warn("output for job %s task %lld not delivered: %s", it->task.job,
                 (long long)it->task.seq, rd_kafka_err2str(m->err));
         it->delivery_failed = 1;
+        it->retry_at = now_ms() + 1000;
     }
     if (--it->outputs == 0) {
         if (!it->part) release_if_orphan(w, it);
@@ -228,7 +230,10 @@ static void produce_outputs(worker_t *w, item_t *it) {
         }
         rc |= produce_dead_letter(w, it);
     }
-    if (rc != 0) it->delivery_failed = 1; /* retried by advance() */
+    if (rc != 0) { /* retried by advance() */
+        it->delivery_failed = 1;
+        it->retry_at = now_ms() + 1000;
+    }
     else if (it->outputs == 0) it->done = 1;
 }
 
@@ -262,8 +267,10 @@ static void advance(worker_t *w) {
         }
         if (next >= 0)
             rd_kafka_topic_partition_list_add(store, p->topic, p->partition)->offset = next;
+        long long now = now_ms();
         for (item_t *it = p->head; it; it = it->next_in_part)
-            if (it->delivery_failed && it->outputs == 0 && !it->in_pool)
+            if (it->delivery_failed && it->outputs == 0 && !it->in_pool &&
+                now >= it->retry_at)
                 produce_outputs(w, it);
     }
     if (store->cnt) {
@@ -458,7 +465,7 @@ worker_t *worker_new(const mt_config_t *cfg, const worker_opts_t *opts,
     pthread_cond_init(&w->work_ready, NULL);
     w->rebalance.fn = on_rebalance;
     w->rebalance.opaque = w;
-    if (!(w->producer = mt_kafka_producer_new(cfg, on_delivery, w, err, errsize)))
+    if (!(w->producer = mt_kafka_producer_new(cfg, 0, on_delivery, w, err, errsize)))
         goto fail;
     const char *topics[] = {cfg->tasks_topic, cfg->results_topic, cfg->dlq_topic};
     if (mt_kafka_ensure_topics(w->producer, cfg, topics, 3, 30000, err, errsize))
@@ -479,6 +486,7 @@ fail:
 }
 
 int worker_run(worker_t *w, volatile sig_atomic_t *stop) {
+    int status = 0;
     mt_info("worker in group %s on %s, %d thread(s)", w->cfg->group,
             w->cfg->tasks_topic, w->opts.threads);
     while (!*stop) {
@@ -493,6 +501,12 @@ int worker_run(worker_t *w, volatile sig_atomic_t *stop) {
         rd_kafka_poll(w->producer, 0);
         advance(w);
         flow_control(w);
+        char fatal[256];
+        if (rd_kafka_fatal_error(w->producer, fatal, sizeof fatal)) {
+            mt_err("producer failed for good (%s); handing back all tasks", fatal);
+            status = -1;
+            break;
+        }
     }
     /* Shutdown: hand back what has not started, finish what runs. */
     drop_queued(w, 1);
@@ -500,7 +514,7 @@ int worker_run(worker_t *w, volatile sig_atomic_t *stop) {
     w->stopping = 1;
     mt_info("stopping: %llu task(s) done, %llu failed, %llu dead letter(s)",
             w->tasks_done, w->tasks_failed, w->dead_letters);
-    return 0;
+    return status;
 }
 
 void worker_destroy(worker_t *w) {

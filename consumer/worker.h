@@ -30,7 +30,8 @@ worker_t *worker_new(const mt_config_t *cfg, const worker_opts_t *opts,
                      char *err, size_t errsize);
 
 /* Runs until *stop becomes non-zero, then finishes or hands back in-flight
- * tasks, commits and leaves the group (each wait bounded). Returns 0. */
+ * tasks, commits and leaves the group (each wait bounded). Returns 0, or -1
+ * when the results producer failed for good (it has then stopped too). */
 int worker_run(worker_t *w, volatile sig_atomic_t *stop);
 
 /* Frees the worker; NULL is accepted. Call after worker_run. */

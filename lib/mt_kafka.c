@@ -76,11 +76,13 @@ fail:
     return NULL;
 }
 
-rd_kafka_t *mt_kafka_producer_new(const mt_config_t *cfg, mt_kafka_dr_fn dr,
-                                  void *opaque, char *err, size_t errsize) {
-    static const char *const defaults[] = {
+rd_kafka_t *mt_kafka_producer_new(const mt_config_t *cfg, int idempotent,
+                                  mt_kafka_dr_fn dr, void *opaque, char *err,
+                                  size_t errsize) {
+    const char *const defaults[] = {
         "client.id", "microtask",
-        "enable.idempotence", "true", /* implies acks=all */
+        "enable.idempotence", idempotent ? "true" : "false",
+        "acks", "all",
         "linger.ms", "5",
         "compression.codec", "lz4",
         /* A delivery gives up after 2 minutes, so a worker waiting for its

@@ -21,10 +21,14 @@ typedef void (*mt_kafka_dr_fn)(rd_kafka_t *rk, const rd_kafka_message_t *msg,
 
 /* ---- clients ---- */
 
-/* Returns an idempotent producer (acks=all), or NULL with a message in err.
+/* Returns a producer with acks=all, or NULL with a message in err.
+ * idempotent turns on the idempotent producer (no duplicates on retry, but
+ * a fatal error ends the instance); without it, a retry may duplicate a
+ * message, which is harmless where duplicates are ignored downstream.
  * dr (may be NULL) receives every delivery report; opaque is its argument. */
-rd_kafka_t *mt_kafka_producer_new(const mt_config_t *cfg, mt_kafka_dr_fn dr,
-                                  void *opaque, char *err, size_t errsize);
+rd_kafka_t *mt_kafka_producer_new(const mt_config_t *cfg, int idempotent,
+                                  mt_kafka_dr_fn dr, void *opaque, char *err,
+                                  size_t errsize);
 
 /* Told of each rebalance: assigned != 0 for new partitions (called before
  * they are assigned), 0 for partitions being revoked (called before the

@@ -42,6 +42,7 @@ typedef struct producer {
     int partitions;
     uint64_t produced, delivered, failed;
     char delivery_error[512];
+    char produce_error[512];   /* why a task could not be queued */
 } producer_t;
 
 static _Noreturn void usage(const char *reason) {
@@ -85,7 +86,7 @@ static int produce(producer_t *p, const char *topic, int32_t partition,
                    const mt_task_t *t, const void *data, size_t len) {
     rd_kafka_headers_t *hdrs = mt_task_headers(t);
     if (!hdrs) {
-        mt_err("out of memory");
+        snprintf(p->produce_error, sizeof p->produce_error, "out of memory");
         return -1;
     }
     for (;;) {
@@ -98,7 +99,13 @@ static int produce(producer_t *p, const char *topic, int32_t partition,
         if (!err) break;
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             rd_kafka_headers_destroy(hdrs); /* not taken on failure */
-            mt_err("cannot produce to %s: %s", topic, rd_kafka_err2str(err));
+            char fatal[256];
+            if (rd_kafka_fatal_error(p->rk, fatal, sizeof fatal))
+                snprintf(p->produce_error, sizeof p->produce_error,
+                         "cannot produce to %s: %s", topic, fatal);
+            else
+                snprintf(p->produce_error, sizeof p->produce_error,
+                         "cannot produce to %s: %s", topic, rd_kafka_err2str(err));
             return -1;
         }
         rd_kafka_poll(p->rk, 100); /* backpressure: let deliveries drain */
@@ -116,8 +123,9 @@ static int emit_task(void *opaque, const mt_chunk_t *chunk) {
     snprintf(t.op, sizeof t.op, "%s", p->op->name);
     t.seq = (int64_t)p->produced;
     if (t.seq > MT_SEQ_MAX) {
-        mt_err("a job can have at most %lld tasks; use larger tasks",
-               MT_SEQ_MAX + 1);
+        snprintf(p->produce_error, sizeof p->produce_error,
+                 "a job can have at most %lld tasks; use larger tasks",
+                 MT_SEQ_MAX + 1);
         return -1;
     }
     t.offset = chunk->offset;
@@ -131,8 +139,8 @@ static int emit_task(void *opaque, const mt_chunk_t *chunk) {
 }
 
 /* Feeds one input to the splitter. Returns 0, or -1 with a message in err. */
-static int read_input(mt_split_t *split, const char *path, char *buf,
-                      char *err, size_t errsize) {
+static int read_input(producer_t *p, mt_split_t *split, const char *path,
+                      char *buf, char *err, size_t errsize) {
     int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY);
     if (fd < 0) {
         snprintf(err, errsize, "%s: %s", path, strerror(errno));
@@ -155,6 +163,8 @@ static int read_input(mt_split_t *split, const char *path, char *buf,
     }
     /* A file's end is always a task boundary: words never join across files. */
     if (rc == 0 && mt_split_flush(split, err, errsize) != 0) rc = -1;
+    if (rc != 0 && p->produce_error[0]) /* the emit callback stopped it */
+        snprintf(err, errsize, "%s", p->produce_error);
     if (fd != STDIN_FILENO) close(fd);
     return rc;
 }
@@ -176,7 +186,8 @@ static int finish_job(producer_t *p, char *err, size_t errsize) {
     if (produce(p, p->cfg.results_topic, RD_KAFKA_PARTITION_UA, &end, NULL, 0) ||
         mt_kafka_flush(p->rk, FLUSH_TIMEOUT_MS) > 0 || p->failed) {
         snprintf(err, errsize, "%s",
-                 p->failed ? p->delivery_error : "cannot send the end marker");
+                 p->failed ? p->delivery_error
+                 : p->produce_error[0] ? p->produce_error : "cannot send the end marker");
         return -1;
     }
     return 0;
@@ -263,7 +274,7 @@ int main(int argc, char **argv) {
     char *buf = malloc(READ_SIZE);
     int status = 1;
     if (!redis || !buf) goto out;
-    if (!(p.rk = mt_kafka_producer_new(&p.cfg, on_delivery, &p, err, sizeof err)))
+    if (!(p.rk = mt_kafka_producer_new(&p.cfg, 1, on_delivery, &p, err, sizeof err)))
         goto out;
     const char *topics[] = {p.cfg.tasks_topic, p.cfg.results_topic};
     if (mt_kafka_ensure_topics(p.rk, &p.cfg, topics, 2, 30000, err, sizeof err) ||
@@ -286,10 +297,10 @@ int main(int argc, char **argv) {
     if (!(split = mt_split_new(&so, emit_task, &p, err, sizeof err))) goto fail_job;
     if (optind == argc) {
         if (isatty(STDIN_FILENO)) mt_info("reading tasks from the terminal");
-        if (read_input(split, "-", buf, err, sizeof err) != 0) goto fail_job;
+        if (read_input(&p, split, "-", buf, err, sizeof err) != 0) goto fail_job;
     }
     for (int k = optind; k < argc && !stop_requested; k++)
-        if (read_input(split, argv[k], buf, err, sizeof err) != 0) goto fail_job;
+        if (read_input(&p, split, argv[k], buf, err, sizeof err) != 0) goto fail_job;
     if (stop_requested) {
         /* Keep what was read: the job completes over the input so far. */
         char note[128];
