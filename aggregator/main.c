@@ -17,19 +17,13 @@
 #include "mt_delta.h"
 #include "mt_kafka.h"
 #include "mt_log.h"
+#include "mt_signal.h"
 #include "mt_store.h"
 #include "mt_task.h"
 
 #define DEFAULT_BATCH 2000
 #define MERGE_CHUNK 256  /* tasks per Redis script call: bounds its run time */
 #define CLOSE_TIMEOUT_MS 10000
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig) {
-    (void)sig;
-    stop_requested = 1;
-}
 
 typedef struct job_batch {
     char job[MT_JOB_ID_MAX + 1];
@@ -72,11 +66,11 @@ static int backoff(int *attempt) {
     if (ms > 5000) ms = 5000;
     (*attempt)++;
     for (int waited = 0; waited < ms; waited += 50) {
-        if (stop_requested) return -1;
+        if (mt_stop_requested) return -1;
         struct timespec ts = {0, 50 * 1000000L};
         nanosleep(&ts, NULL);
     }
-    return stop_requested ? -1 : 0;
+    return mt_stop_requested ? -1 : 0;
 }
 
 static job_batch_t *job_for(aggregator_t *a, const char *job) {
@@ -99,15 +93,9 @@ static job_batch_t *job_for(aggregator_t *a, const char *job) {
 
 static void dead_letter(aggregator_t *a, const rd_kafka_message_t *m,
                         const char *why) {
-    rd_kafka_headers_t *orig = NULL;
-    rd_kafka_message_headers(m, &orig);
-    rd_kafka_headers_t *h = orig ? rd_kafka_headers_copy(orig) : rd_kafka_headers_new(2);
-    char where[300];
-    snprintf(where, sizeof where, "%s/%d/%lld", rd_kafka_topic_name(m->rkt),
-             (int)m->partition, (long long)m->offset);
-    rd_kafka_header_add(h, "mt-error", -1, why, -1);
-    rd_kafka_header_add(h, "mt-source", -1, where, -1);
-    mt_warn("dead-lettering %s: %s", where, why);
+    rd_kafka_headers_t *h = mt_task_dead_letter_headers(m, why);
+    mt_warn("dead-lettering %s/%d/%lld: %s", rd_kafka_topic_name(m->rkt),
+            (int)m->partition, (long long)m->offset, why);
     rd_kafka_resp_err_t e = rd_kafka_producev(
         a->producer, RD_KAFKA_V_TOPIC(a->cfg.dlq_topic),
         RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
@@ -115,7 +103,7 @@ static void dead_letter(aggregator_t *a, const rd_kafka_message_t *m,
         RD_KAFKA_V_END);
     if (e) {
         rd_kafka_headers_destroy(h);
-        mt_err("cannot dead-letter %s: %s", where, rd_kafka_err2str(e));
+        mt_err("cannot dead-letter it: %s", rd_kafka_err2str(e));
     }
 }
 
@@ -124,7 +112,7 @@ static void poll_batch(aggregator_t *a) {
     int wait = 100;
     a->nmsgs = 0;
     a->njobs = 0;
-    while (a->nmsgs < a->batch_max && !stop_requested) {
+    while (a->nmsgs < a->batch_max && !mt_stop_requested) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(a->consumer, wait);
         if (!m) break;
         wait = 0;
@@ -150,7 +138,7 @@ static void poll_batch(aggregator_t *a) {
         job_batch_t *j = job_for(a, t->job);
         if (!j) {
             mt_err("out of memory");
-            stop_requested = 1;
+            mt_stop_requested = 1;
             break;
         }
         if (t->type == MT_MSG_END) {
@@ -162,7 +150,7 @@ static void poll_batch(aggregator_t *a) {
             int *p = realloc(j->msgs, cap * sizeof *p);
             if (!p) {
                 mt_err("out of memory");
-                stop_requested = 1;
+                mt_stop_requested = 1;
                 break;
             }
             j->msgs = p;
@@ -327,10 +315,7 @@ int main(int argc, char **argv) {
     }
     if (optind < argc) usage("unexpected argument");
 
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    mt_signal_install();
 
     a.msgs = calloc((size_t)a.batch_max, sizeof *a.msgs);
     a.tasks = calloc((size_t)a.batch_max, sizeof *a.tasks);
@@ -350,7 +335,7 @@ int main(int argc, char **argv) {
     mt_info("aggregating %s into Redis %s (group %s)", a.cfg.results_topic,
             mt_redis_describe(a.redis), a.cfg.group);
 
-    while (!stop_requested) {
+    while (!mt_stop_requested) {
         poll_batch(&a);
         if (a.nmsgs > 0 && apply_batch(&a, delta) == 0) store_offsets(&a);
         for (int k = 0; k < a.nmsgs; k++) rd_kafka_message_destroy(a.msgs[k]);

@@ -10,14 +10,8 @@
 
 #include "mt_config.h"
 #include "mt_log.h"
+#include "mt_signal.h"
 #include "worker.h"
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig) {
-    (void)sig;
-    stop_requested = 1;
-}
 
 static _Noreturn void usage(const char *reason) {
     FILE *out = reason ? stderr : stdout;
@@ -90,10 +84,7 @@ int main(int argc, char **argv) {
     }
     if (optind < argc) usage("unexpected argument");
 
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    mt_signal_install();
 
     worker_t *w = worker_new(&cfg, &opts, err, sizeof err);
     if (!w) {
@@ -101,7 +92,7 @@ int main(int argc, char **argv) {
         mt_config_free(&cfg);
         return 1;
     }
-    int status = worker_run(w, &stop_requested) == 0 ? 0 : 1;
+    int status = worker_run(w, &mt_stop_requested) == 0 ? 0 : 1;
     worker_destroy(w);
     mt_config_free(&cfg);
     return status;

@@ -193,18 +193,12 @@ static int produce(worker_t *w, item_t *it, const char *topic,
 
 /* The original message plus why it failed and where it came from. */
 static int produce_dead_letter(worker_t *w, item_t *it) {
-    rd_kafka_headers_t *orig = NULL;
-    rd_kafka_message_headers(it->msg, &orig);
-    rd_kafka_headers_t *h = orig ? rd_kafka_headers_copy(orig) : rd_kafka_headers_new(2);
-    char where[300];
-    snprintf(where, sizeof where, "%s/%d/%lld", rd_kafka_topic_name(it->msg->rkt),
-             (int)it->msg->partition, (long long)it->msg->offset);
-    rd_kafka_header_add(h, "mt-error", -1, it->error, -1);
-    rd_kafka_header_add(h, "mt-source", -1, where, -1);
-    mt_warn("dead-lettering %s: %s", where, it->error);
+    mt_warn("dead-lettering %s/%d/%lld: %s", rd_kafka_topic_name(it->msg->rkt),
+            (int)it->msg->partition, (long long)it->msg->offset, it->error);
     w->dead_letters++;
-    return produce(w, it, w->cfg->dlq_topic, h, it->msg->key, it->msg->key_len,
-                   it->msg->payload, it->msg->len);
+    return produce(w, it, w->cfg->dlq_topic,
+                   mt_task_dead_letter_headers(it->msg, it->error), it->msg->key,
+                   it->msg->key_len, it->msg->payload, it->msg->len);
 }
 
 /* Produces what a mapped item yields: its result; or, when it cannot run, a

@@ -99,6 +99,21 @@ rd_kafka_headers_t *mt_task_headers(const mt_task_t *t) {
     return h;
 }
 
+rd_kafka_headers_t *mt_task_dead_letter_headers(const rd_kafka_message_t *m,
+                                                const char *why) {
+    rd_kafka_headers_t *orig = NULL;
+    /* rd_kafka_message_headers() wants a mutable message only to parse the
+     * headers lazily; it does not change the message's content. */
+    rd_kafka_message_headers((rd_kafka_message_t *)m, &orig);
+    rd_kafka_headers_t *h = orig ? rd_kafka_headers_copy(orig) : rd_kafka_headers_new(2);
+    char where[320];
+    snprintf(where, sizeof where, "%s/%d/%lld", rd_kafka_topic_name(m->rkt),
+             (int)m->partition, (long long)m->offset);
+    rd_kafka_header_add(h, "mt-error", -1, why, -1);
+    rd_kafka_header_add(h, "mt-source", -1, where, -1);
+    return h;
+}
+
 /* Finds a header. Returns 1 with its value, 0 when absent. */
 static int get(const rd_kafka_headers_t *hdrs, const char *name,
                const char **val, size_t *len) {

@@ -65,6 +65,12 @@ rd_kafka_headers_t *mt_task_headers(const mt_task_t *t);
 int mt_task_decode(const rd_kafka_headers_t *hdrs, mt_task_t *t, char *err,
                    size_t errsize);
 
+/* Headers for the dead letter of message m: a copy of m's headers plus
+ * mt-error (why) and mt-source ("topic/partition/offset"). The caller owns
+ * the result (producev with RD_KAFKA_V_HEADERS takes it over). */
+rd_kafka_headers_t *mt_task_dead_letter_headers(const rd_kafka_message_t *m,
+                                                const char *why);
+
 /* The name of a message type ("task", "result", ...). */
 const char *mt_msg_type_name(mt_msg_type_t type);
 

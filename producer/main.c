@@ -16,6 +16,7 @@
 #include "mt_config.h"
 #include "mt_kafka.h"
 #include "mt_log.h"
+#include "mt_signal.h"
 #include "mt_op.h"
 #include "mt_split.h"
 #include "mt_store.h"
@@ -25,13 +26,6 @@
 #define DEFAULT_TASK_BYTES 65536
 #define DEFAULT_MAX_TASK_BYTES 900000
 #define FLUSH_TIMEOUT_MS (150 * 1000) /* past message.timeout.ms (120 s) */
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig) {
-    (void)sig;
-    stop_requested = 1;
-}
 
 typedef struct producer {
     mt_config_t cfg;
@@ -147,7 +141,7 @@ static int read_input(producer_t *p, mt_split_t *split, const char *path,
         return -1;
     }
     int rc = 0;
-    while (!stop_requested) {
+    while (!mt_stop_requested) {
         ssize_t n = read(fd, buf, READ_SIZE);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
@@ -264,10 +258,7 @@ int main(int argc, char **argv) {
             return 1;
         }
 
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal; /* no SA_RESTART: a blocked read returns */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    mt_signal_install();
 
     mt_redis_t *redis = mt_redis_new(p.cfg.redis, 5000, err, sizeof err);
     mt_split_t *split = NULL;
@@ -299,9 +290,9 @@ int main(int argc, char **argv) {
         if (isatty(STDIN_FILENO)) mt_info("reading tasks from the terminal");
         if (read_input(&p, split, "-", buf, err, sizeof err) != 0) goto fail_job;
     }
-    for (int k = optind; k < argc && !stop_requested; k++)
+    for (int k = optind; k < argc && !mt_stop_requested; k++)
         if (read_input(&p, split, argv[k], buf, err, sizeof err) != 0) goto fail_job;
-    if (stop_requested) {
+    if (mt_stop_requested) {
         /* Keep what was read: the job completes over the input so far. */
         char note[128];
         snprintf(note, sizeof note, "interrupted: only %llu task(s) submitted",
