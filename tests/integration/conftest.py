@@ -193,7 +193,8 @@ def assignments(path):
     lines = [l for l in open(path, "rb") if b"INFO assigned" in l]
     for t, line in zip(times, lines):
         parts = set()
-        for group in re.findall(rb"\[([0-9,]*)\]", line):
+        listed = line.split(b"partition(s):", 1)[-1]  # not the [pid] prefix
+        for group in re.findall(rb"\[([0-9,]*)\]", listed):
             parts.update(int(x) for x in group.split(b",") if x)
         out.append((t, parts))
     return out

@@ -199,7 +199,7 @@ def test_redis_outage_mid_job(cluster, tmp_path, outage):
                                     "redis.pid")).read())
         os.kill(pid, signal.SIGSTOP)
         try:
-            time.sleep(12)  # longer than the aggregator's 5 s Redis timeout
+            time.sleep(30)  # far longer than the aggregator's 5 s Redis timeout
         finally:
             os.kill(pid, signal.SIGCONT)
     check_exact(cluster, job, data)

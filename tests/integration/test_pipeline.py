@@ -4,12 +4,14 @@ checked against an independent count for every awkward kind of input."""
 import glob
 import gzip
 import os
+import socket
 import subprocess
 import threading
+import time
 
 import pytest
 
-from conftest import Cluster, wait_until
+from conftest import REDIS, Cluster, wait_until
 from wordcount import as_json_keys, count_words
 
 
@@ -176,3 +178,44 @@ def test_malformed_task_goes_to_dead_letter_topic(shared_cluster, tmp_path):
                            capture_output=True, timeout=30)
         return b"mt-error=malformed task: missing header mt-version" in r.stdout
     assert wait_until(dead_letter_seen, 30, step=1)
+
+
+def test_completion_is_published_once(shared_cluster, tmp_path):
+    """A subscriber to mt:done hears each finished job exactly once, even
+    when results are delivered twice."""
+    host, port = REDIS.split("/")[0].rsplit(":", 1)
+    sub = socket.create_connection((host, int(port)), timeout=30)
+    sub.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$7\r\nmt:done\r\n")
+    received = b""
+    while received.count(b"\r\n") < 6:  # the subscribe confirmation
+        received += sub.recv(4096)
+    path = write(tmp_path, "pub", SAMPLE)
+    job = shared_cluster.submit(path, args=["--bytes", "64"])
+    check(shared_cluster, job, SAMPLE)
+    # deliver some results of the job, and its end marker, a second time
+    env = shared_cluster.env
+    kcat = ["kcat", "-b", env["MT_BROKERS"], "-t", env["MT_RESULTS_TOPIC"]]
+    dump = subprocess.run(kcat + ["-C", "-e", "-q", "-f", "%p %o %k %h\n"],
+                          capture_output=True, timeout=60).stdout.decode()
+    mine = [l.split(" ", 3) for l in dump.splitlines() if l.split(" ")[2] == job]
+    assert len(mine) > 3
+    for part, offset, _, headers in mine[:3] + mine[-1:]:
+        value = subprocess.run(kcat + ["-C", "-p", part, "-o", offset, "-c", "1",
+                                       "-e", "-q", "-f", "%s"],
+                               capture_output=True, timeout=30).stdout
+        f = tmp_path / f"dup-{offset}"
+        f.write_bytes(value)
+        hdr_args = [a for h in headers.split(",") for a in ("-H", h)]
+        subprocess.run(kcat + ["-P", "-p", part, "-k", job] + hdr_args + [str(f)],
+                       check=True, timeout=30)
+    end = time.time() + 3
+    sub.settimeout(0.5)
+    while time.time() < end:
+        try:
+            received += sub.recv(65536)
+        except socket.timeout:
+            pass
+    sub.close()
+    assert received.count(b"\r\n" + job.encode() + b"\r\n") == 1
+    res = check(shared_cluster, job, SAMPLE)  # the duplicates changed nothing
+    assert res["done"] == len(mine) - 1
