@@ -24,11 +24,15 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
               : level <= 5 ? MT_LOG_WARN
               : level == 6 ? MT_LOG_INFO
                            : MT_LOG_DEBUG;
+    /* Transient states librdkafka retries by itself (a broker just started
+     * loading its coordinators) are not worth a warning. */
+    if (lvl == MT_LOG_WARN && strstr(buf, "retrying")) lvl = MT_LOG_DEBUG;
     mt_log(lvl, "kafka %s: %s: %s", rd_kafka_name(rk), fac, buf);
 }
 
-/* Client errors are mostly transient (a broker restarting); librdkafka
- * retries on its own, so they are logged, and fatal ones stand out. */
+/* Client errors are mostly transient (a broker restarting) and librdkafka
+ * retries on its own; its log line already tells of each, so only fatal
+ * errors and "all brokers down" are repeated here. */
 static void error_cb(rd_kafka_t *rk, int err, const char *reason,
                      void *opaque) {
     (void)opaque;
@@ -36,8 +40,10 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason,
         char buf[512];
         rd_kafka_fatal_error(rk, buf, sizeof buf);
         mt_err("kafka fatal error: %s", buf);
-    } else {
+    } else if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
         mt_warn("kafka: %s", reason);
+    } else {
+        mt_debug("kafka: %s", reason);
     }
 }
 
