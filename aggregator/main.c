@@ -27,6 +27,7 @@
 
 typedef struct job_batch {
     char job[MT_JOB_ID_MAX + 1];
+    char run[MT_RUN_ID_MAX + 1];
     int *msgs;     /* indexes into the batch, of RESULT and FAILED messages */
     size_t n, cap;
     int64_t total; /* from an END message, or -1 */
@@ -42,7 +43,7 @@ typedef struct aggregator {
     int nmsgs;
     job_batch_t *jobs;
     size_t njobs, jobs_cap;
-    unsigned long long merged, duplicates, completed;
+    unsigned long long merged, duplicates, completed, stale;
 } aggregator_t;
 
 static _Noreturn void usage(const char *reason) {
@@ -73,9 +74,11 @@ static int backoff(int *attempt) {
     return mt_stop_requested ? -1 : 0;
 }
 
-static job_batch_t *job_for(aggregator_t *a, const char *job) {
+/* The batch's group for one submission of a job. */
+static job_batch_t *job_for(aggregator_t *a, const char *job, const char *run) {
     for (size_t k = 0; k < a->njobs; k++)
-        if (strcmp(a->jobs[k].job, job) == 0) return &a->jobs[k];
+        if (strcmp(a->jobs[k].job, job) == 0 && strcmp(a->jobs[k].run, run) == 0)
+            return &a->jobs[k];
     if (a->njobs == a->jobs_cap) {
         size_t cap = a->jobs_cap ? a->jobs_cap * 2 : 16;
         job_batch_t *j = realloc(a->jobs, cap * sizeof *j);
@@ -86,6 +89,7 @@ static job_batch_t *job_for(aggregator_t *a, const char *job) {
     }
     job_batch_t *j = &a->jobs[a->njobs++];
     snprintf(j->job, sizeof j->job, "%s", job);
+    snprintf(j->run, sizeof j->run, "%s", run);
     j->n = 0;
     j->total = -1;
     return j;
@@ -135,7 +139,7 @@ static void poll_batch(aggregator_t *a) {
             dead_letter(a, m, why);
             continue;
         }
-        job_batch_t *j = job_for(a, t->job);
+        job_batch_t *j = job_for(a, t->job, t->run);
         if (!j) {
             mt_err("out of memory");
             mt_stop_requested = 1;
@@ -165,11 +169,27 @@ static void job_completed(aggregator_t *a, const char *job) {
     mt_info("job %s complete", job);
 }
 
-/* Merges up to MERGE_CHUNK results of one job. Returns 0, or -1 when Redis
- * failed (nothing of this chunk merged by us). */
+/* Counts one task as failed for its job, with the reason. Returns 0, or -1
+ * when Redis failed. */
+static int count_failed(aggregator_t *a, job_batch_t *j, const mt_task_t *t,
+                        const rd_kafka_message_t *m, const char *reason,
+                        size_t reason_len, char *err, size_t errsize) {
+    int completed;
+    int rc = mt_store_merge_failed(a->redis, j->job, j->run, t->seq, reason,
+                                   reason_len, &completed, err, errsize);
+    if (rc == MT_STORE_ERROR) return -1;
+    if (rc == MT_STORE_REFUSED) dead_letter(a, m, err); /* e.g. beyond the end */
+    if (rc == MT_STORE_STALE) a->stale++;
+    if (rc == MT_STORE_OK && completed) job_completed(a, j->job);
+    return 0;
+}
+
+/* Merges up to MERGE_CHUNK results of one submission. Returns 0, or -1 when
+ * Redis failed (what was not merged is merged again later). */
 static int merge_chunk(aggregator_t *a, job_batch_t *j, const int *idx,
                        size_t n, mt_delta_t *delta, char *err, size_t errsize) {
     int64_t seqs[MERGE_CHUNK], fresh[MERGE_CHUNK];
+    int fresh_idx[MERGE_CHUNK];
     unsigned char is_new[MERGE_CHUNK];
     int completed;
     for (size_t k = 0; k < n; k++) seqs[k] = a->tasks[idx[k]].seq;
@@ -190,14 +210,11 @@ static int merge_chunk(aggregator_t *a, job_batch_t *j, const int *idx,
             }
             char why[300];
             if (t->type == MT_MSG_FAILED) {
-                mt_warn("job %s task %lld failed: %.*s", j->job,
-                        (long long)t->seq, (int)t->error_len, t->error ? t->error : "");
-                if (mt_store_merge_failed(a->redis, j->job, t->seq,
-                                          t->error ? t->error : "failed",
-                                          t->error ? t->error_len : 6,
-                                          &completed, err, errsize))
+                mt_warn("job %s task %lld failed: %.*s", j->job, (long long)t->seq,
+                        (int)t->error_len, t->error ? t->error : "");
+                if (count_failed(a, j, t, m, t->error ? t->error : "failed",
+                                 t->error ? t->error_len : 6, err, errsize))
                     return -1;
-                if (completed) job_completed(a, j->job);
                 continue;
             }
             if (mt_delta_decode(delta, m->payload, m->len, why, sizeof why) != 0) {
@@ -205,25 +222,47 @@ static int merge_chunk(aggregator_t *a, job_batch_t *j, const int *idx,
                 char reason[400];
                 snprintf(reason, sizeof reason, "unreadable result: %s", why);
                 dead_letter(a, m, reason);
-                if (mt_store_merge_failed(a->redis, j->job, t->seq, reason,
-                                          strlen(reason), &completed, err, errsize))
+                if (count_failed(a, j, t, m, reason, strlen(reason), err, errsize))
                     return -1;
-                if (completed) job_completed(a, j->job);
                 continue;
             }
+            fresh_idx[nfresh] = idx[k];
             fresh[nfresh++] = t->seq;
         }
         if (nfresh == 0) return 0;
-        int rc = mt_store_merge(a->redis, j->job, fresh, nfresh, delta,
+        int rc = mt_store_merge(a->redis, j->job, j->run, fresh, nfresh, delta,
                                 &completed, err, errsize);
-        if (rc < 0) return -1;
-        if (rc == 0) {
+        switch (rc) {
+        case MT_STORE_OK:
             a->merged += nfresh;
             if (completed) job_completed(a, j->job);
             return 0;
+        case MT_STORE_STALE:
+            /* a deleted job's leftovers, or a job never claimed */
+            a->stale += nfresh;
+            mt_debug("job %s: %zu result(s) of another submission dropped", j->job, nfresh);
+            return 0;
+        case MT_STORE_REFUSED:
+            if (nfresh > 1) { /* find the culprit: one task at a time */
+                for (size_t k = 0; k < nfresh; k++)
+                    if (merge_chunk(a, j, &fresh_idx[k], 1, delta, err, errsize))
+                        return -1;
+                return 0;
+            } else {
+                char reason[400];
+                snprintf(reason, sizeof reason, "cannot merge: %s", err);
+                dead_letter(a, a->msgs[fresh_idx[0]], reason);
+                return count_failed(a, j, &a->tasks[fresh_idx[0]],
+                                    a->msgs[fresh_idx[0]], reason, strlen(reason),
+                                    err, errsize);
+            }
+        case MT_STORE_CONFLICT:
+            /* another aggregator merged one of them meanwhile: look again */
+            mt_debug("job %s: merge raced (attempt %d), filtering again", j->job, attempt);
+            continue;
+        default:
+            return -1;
         }
-        /* Another aggregator merged one of them meanwhile: look again. */
-        mt_debug("job %s: merge raced (attempt %d), filtering again", j->job, attempt);
     }
 }
 
@@ -237,9 +276,11 @@ static int apply_job(aggregator_t *a, job_batch_t *j, mt_delta_t *delta,
     }
     if (j->total >= 0) {
         int completed;
-        if (mt_store_end(a->redis, j->job, j->total, &completed, err, errsize))
-            return -1;
-        if (completed) job_completed(a, j->job);
+        int rc = mt_store_end(a->redis, j->job, j->run, j->total, &completed, err,
+                              errsize);
+        if (rc == MT_STORE_ERROR) return -1;
+        if (rc == MT_STORE_OK && completed) job_completed(a, j->job);
+        if (rc == MT_STORE_STALE) a->stale++;
     }
     return 0;
 }
@@ -342,8 +383,9 @@ int main(int argc, char **argv) {
         a.nmsgs = 0;
         rd_kafka_poll(a.producer, 0);
     }
-    mt_info("stopping: %llu task(s) merged, %llu duplicate(s) ignored, %llu job(s) completed",
-            a.merged, a.duplicates, a.completed);
+    mt_info("stopping: %llu task(s) merged, %llu duplicate(s) ignored, %llu job(s) "
+            "completed, %llu message(s) of unknown submissions dropped",
+            a.merged, a.duplicates, a.completed, a.stale);
     status = 0;
 out:
     if (status != 0) mt_err("%s", err);

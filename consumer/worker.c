@@ -31,6 +31,9 @@ typedef struct item {
     struct item *next;       /* in the work queue or the finished list */
     mt_task_t task;
     int runnable;            /* decoded as a task: map it */
+    int report_failed;       /* not runnable, but names its job: tell it */
+    int dlq_given_up;        /* its dead letter was refused for good */
+    int attempts;            /* times its outputs were produced */
     char error[512];         /* why it cannot run, if it cannot */
     mt_buf_t result;
     int in_pool;             /* queued or running on a map thread */
@@ -63,6 +66,7 @@ struct worker {
     item_t *finished;
     int quit;
     int unstarted;           /* items queued but not running */
+    int running;             /* items being mapped right now */
     /* main thread only */
     size_t held_bytes;       /* payload bytes of all live items */
     int paused;              /* 1 paused, 0 fetching, -1 not known */
@@ -119,10 +123,12 @@ static void *map_thread(void *arg) {
         w->queue_head = it->next;
         if (!w->queue_head) w->queue_tail = NULL;
         w->unstarted--;
+        w->running++;
         int skip = it->part == NULL; /* abandoned while queued */
         pthread_mutex_unlock(&w->lock);
         if (!skip) map_item(it);
         pthread_mutex_lock(&w->lock);
+        w->running--;
         it->next = w->finished;
         w->finished = it;
     }
@@ -150,6 +156,35 @@ static void release_if_orphan(worker_t *w, item_t *it) {
     if (!it->part && !it->in_pool && it->outputs == 0) free_item(w, it);
 }
 
+/* Errors that no retry can fix: the message itself is refused. */
+static int is_permanent(rd_kafka_resp_err_t err) {
+    return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+           err == RD_KAFKA_RESP_ERR_INVALID_MSG ||
+           err == RD_KAFKA_RESP_ERR_INVALID_RECORD ||
+           err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE ||
+           err == RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE ||
+           err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED;
+}
+
+/* A refused result becomes a failed task (its report and dead letter are
+ * small); a refused dead letter is given up, loudly, so that it cannot
+ * block its partition for ever. */
+static void note_permanent(worker_t *w, item_t *it, const rd_kafka_message_t *m) {
+    const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "?";
+    if (strcmp(topic, w->cfg->results_topic) == 0 && it->runnable && !it->error[0]) {
+        snprintf(it->error, sizeof it->error,
+                 "its result (%zu bytes) was refused by Kafka: %s", m->len,
+                 rd_kafka_err2str(m->err));
+        it->retry_at = 0;
+    } else if (strcmp(topic, w->cfg->dlq_topic) == 0) {
+        mt_err("dead letter for %s/%d/%lld refused by Kafka (%s); giving it up",
+               rd_kafka_topic_name(it->msg->rkt), (int)it->msg->partition,
+               (long long)it->msg->offset, rd_kafka_err2str(m->err));
+        it->dlq_given_up = 1;
+        it->retry_at = 0;
+    }
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
                         void *opaque) {
     (void)rk;
@@ -160,6 +195,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
                 (long long)it->task.seq, rd_kafka_err2str(m->err));
         it->delivery_failed = 1;
         it->retry_at = now_ms() + 1000;
+        if (is_permanent(m->err)) note_permanent(w, it, m);
     }
     if (--it->outputs == 0) {
         if (!it->part) release_if_orphan(w, it);
@@ -167,6 +203,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
     }
 }
 
+/* Produces one output of an item. Returns 0, or the error (the headers are
+ * freed then). */
 static int produce(worker_t *w, item_t *it, const char *topic,
                    rd_kafka_headers_t *hdrs, const void *key, size_t keylen,
                    const void *val, size_t len) {
@@ -185,17 +223,19 @@ static int produce(worker_t *w, item_t *it, const char *topic,
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             rd_kafka_headers_destroy(hdrs);
             mt_warn("cannot produce to %s: %s", topic, rd_kafka_err2str(err));
-            return -1;
+            return err;
         }
         rd_kafka_poll(w->producer, 100);
     }
 }
 
 /* The original message plus why it failed and where it came from. */
-static int produce_dead_letter(worker_t *w, item_t *it) {
-    mt_warn("dead-lettering %s/%d/%lld: %s", rd_kafka_topic_name(it->msg->rkt),
-            (int)it->msg->partition, (long long)it->msg->offset, it->error);
-    w->dead_letters++;
+static int produce_dead_letter(worker_t *w, item_t *it, int first) {
+    if (first) {
+        mt_warn("dead-lettering %s/%d/%lld: %s", rd_kafka_topic_name(it->msg->rkt),
+                (int)it->msg->partition, (long long)it->msg->offset, it->error);
+        w->dead_letters++;
+    }
     return produce(w, it, w->cfg->dlq_topic,
                    mt_task_dead_letter_headers(it->msg, it->error), it->msg->key,
                    it->msg->key_len, it->msg->payload, it->msg->len);
@@ -205,30 +245,49 @@ static int produce_dead_letter(worker_t *w, item_t *it) {
  * "failed" report for its job (so the job still ends) and a dead letter. */
 static void produce_outputs(worker_t *w, item_t *it) {
     mt_task_t out = it->task;
-    int rc = 0;
+    int rc = 0, first = it->attempts++ == 0;
     out.args = NULL;
     it->delivery_failed = 0;
     if (it->runnable && !it->error[0]) {
         out.type = MT_MSG_RESULT;
         rc = produce(w, it, w->cfg->results_topic, mt_task_headers(&out), out.job,
                      strlen(out.job), it->result.data, it->result.len);
-        w->tasks_done++;
+        if (rc == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+            snprintf(it->error, sizeof it->error,
+                     "its result (%zu bytes) is larger than Kafka's message size "
+                     "limit (message.max.bytes)", it->result.len);
+            produce_outputs(w, it); /* as a failed task instead */
+            return;
+        }
+        w->tasks_done += first;
     } else {
-        if (it->runnable) {
+        if (it->runnable || it->report_failed) {
             out.type = MT_MSG_FAILED;
             out.error = it->error;
             out.error_len = strlen(it->error);
+            if (!out.op[0]) snprintf(out.op, sizeof out.op, "?");
             rc = produce(w, it, w->cfg->results_topic, mt_task_headers(&out),
                          out.job, strlen(out.job), NULL, 0);
-            w->tasks_failed++;
+            w->tasks_failed += first;
         }
-        rc |= produce_dead_letter(w, it);
+        if (!it->dlq_given_up) {
+            int drc = produce_dead_letter(w, it, first);
+            if (drc == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+                mt_err("dead letter for %s/%d/%lld is too large for Kafka; giving it up",
+                       rd_kafka_topic_name(it->msg->rkt), (int)it->msg->partition,
+                       (long long)it->msg->offset);
+                it->dlq_given_up = 1;
+            } else {
+                rc |= drc;
+            }
+        }
     }
     if (rc != 0) { /* retried by advance() */
         it->delivery_failed = 1;
         it->retry_at = now_ms() + 1000;
+    } else if (it->outputs == 0) {
+        it->done = 1;
     }
-    else if (it->outputs == 0) it->done = 1;
 }
 
 /* Takes the items the map threads finished and produces their outputs. */
@@ -426,6 +485,8 @@ static void accept_message(worker_t *w, rd_kafka_message_t *m) {
     rd_kafka_message_headers(m, &hdrs);
     if (mt_task_decode(hdrs, &it->task, err, sizeof err) != 0) {
         snprintf(it->error, sizeof it->error, "malformed task: %s", err);
+        /* still tell its job, if it says which, so the job can finish */
+        it->report_failed = it->task.type == MT_MSG_TASK && mt_task_identified(&it->task);
     } else if (it->task.type != MT_MSG_TASK) {
         snprintf(it->error, sizeof it->error, "not a task but a %s message",
                  mt_msg_type_name(it->task.type));
@@ -521,7 +582,15 @@ void worker_destroy(worker_t *w) {
     pthread_mutex_lock(&w->lock);
     w->quit = 1;
     pthread_cond_broadcast(&w->work_ready);
+    int running = w->running;
     pthread_mutex_unlock(&w->lock);
+    if (running > 0) {
+        /* Tasks that outlived --stop-wait were handed back; their threads
+         * cannot be interrupted, so the process ends without them. */
+        mt_warn("%d task(s) still running; exiting without waiting for them", running);
+        if (w->producer) mt_kafka_flush(w->producer, 2000);
+        return;
+    }
     for (int k = 0; k < w->nthreads; k++) pthread_join(w->tids[k], NULL);
     free(w->tids);
     if (w->producer) {

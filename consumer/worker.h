@@ -34,7 +34,9 @@ worker_t *worker_new(const mt_config_t *cfg, const worker_opts_t *opts,
  * when the results producer failed for good (it has then stopped too). */
 int worker_run(worker_t *w, volatile sig_atomic_t *stop);
 
-/* Frees the worker; NULL is accepted. Call after worker_run. */
+/* Frees the worker; NULL is accepted. Call after worker_run, then exit: when
+ * a task still runs past the stop wait, its thread is left running and the
+ * worker is not freed. */
 void worker_destroy(worker_t *w);
 
 #endif

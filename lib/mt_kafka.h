@@ -53,10 +53,11 @@ rd_kafka_t *mt_kafka_consumer_new(const mt_config_t *cfg,
 
 /* Commits stored offsets, leaves the group and destroys the consumer,
  * waiting about timeout_ms at most (a broker may be unreachable). Returns 0
- * when done, -1 when the wait ran out. librdkafka 2.0.2 can block for ever
- * in destroy while a commit waits for an unreachable coordinator, so after
- * -1 the destroy may still be running on a thread of its own: the caller
- * should exit soon (the broker drops the member after session.timeout.ms). */
+ * when the group was left, -1 when the wait ran out. librdkafka 2.0.2 can
+ * block in destroy (for ever while a commit waits for an unreachable
+ * coordinator, or while messages are still held), so the destroy may still
+ * be running on a thread of its own: the caller should exit soon (the
+ * broker drops a member that did not leave after session.timeout.ms). */
 int mt_kafka_consumer_close(rd_kafka_t *rk, int timeout_ms);
 
 /* Waits until every queued message is delivered or failed, at most

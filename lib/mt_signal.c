@@ -17,4 +17,7 @@ void mt_signal_install(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* A closed pipe (mt-producer ... | head) is a write error to report,
+     * not a reason to die in the middle of a job. */
+    signal(SIGPIPE, SIG_IGN);
 }

@@ -11,7 +11,7 @@
 /* Non-zero once SIGINT or SIGTERM arrived. */
 extern volatile sig_atomic_t mt_stop_requested;
 
-/* Installs the handler for SIGINT and SIGTERM. */
+/* Installs the handler for SIGINT and SIGTERM, and ignores SIGPIPE. */
 void mt_signal_install(void);
 
 #endif

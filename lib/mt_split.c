@@ -102,6 +102,9 @@ static size_t next_cut(mt_split_t *s, int at_end) {
      * boundary that fits. */
     size_t c = last_cut(s, p, max, s->opts.by_lines);
     if (c) return c;
+    /* A word or line of exactly max_bytes, followed by a boundary: cut just
+     * before that boundary, which then starts the next task. */
+    if (avail > max && s->boundary[p[max]]) return max;
     /* A word of exactly max_bytes is fine if the input ends right there. */
     if (avail == max) return at_end ? avail : 0;
     return (size_t)-1;

@@ -1,8 +1,10 @@
 /* mt_split.h - cuts a byte stream into micro-tasks.
  *
  * The splitter only cuts just after a boundary byte chosen by the op (any
- * separator for wordcount, a newline for line-based ops), so no word or line
- * is ever cut in two and an op's result never depends on the task size.
+ * separator for wordcount, a newline for line-based ops) -- or, for a word
+ * or line of exactly max_bytes, just before the boundary that ends it -- so
+ * no word or line is ever cut in two and an op's result never depends on
+ * the task size.
  * Input arrives in pieces of any size; a task is emitted as soon as its end
  * is known. */
 #ifndef MT_SPLIT_H

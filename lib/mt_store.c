@@ -33,17 +33,59 @@
     "  return 1\n"                                                             \
     "end\n"
 
-/* KEYS: job, merged, result. ARGV: id, now, n, seq x n, (kind field value)*.
- * Refuses the whole batch if any task is already merged. */
+/* Shared by the merging scripts: refuses a message of another submission
+ * (a deleted job whose id was used again) and checks key types, so that a
+ * script never fails half way (Redis does not roll a script back). */
+#define LUA_CHECKS                                                             \
+    "local function stale(job, run)\n"                                         \
+    "  return redis.call('HGET', job, 'run') ~= run\n"                         \
+    "end\n"                                                                    \
+    "local function wrong_type(key, want)\n"                                   \
+    "  local t = redis.call('TYPE', key).ok\n"                                 \
+    "  return t ~= 'none' and t ~= want\n"                                     \
+    "end\n"                                                                    \
+    "local function beyond(job, seq)\n"                                        \
+    "  local total = tonumber(redis.call('HGET', job, 'total'))\n"             \
+    "  return total ~= nil and tonumber(seq) >= total\n"                       \
+    "end\n"
+
+/* KEYS: job, merged, result. ARGV: id, now, run, n, seq x n,
+ * (kind field value)*. Returns {n, completed}; {-1, seq} when a task is
+ * merged already (nothing changed: filter and retry); {-2} for a message of
+ * another submission; {-3, why} when the batch cannot be merged. */
 static const char merge_script[] =
-    LUA_COMPLETE
+    LUA_COMPLETE LUA_CHECKS
     "local job, bits, res = KEYS[1], KEYS[2], KEYS[3]\n"
-    "local n = tonumber(ARGV[3])\n"
-    "for i = 4, n + 3 do\n"
+    "if stale(job, ARGV[3]) then return {-2, 'stale'} end\n"
+    "if wrong_type(bits, 'string') or wrong_type(res, 'hash') then\n"
+    "  return {-3, 'the job\\'s keys in Redis have the wrong type'}\n"
+    "end\n"
+    "local n = tonumber(ARGV[4])\n"
+    "for i = 5, n + 4 do\n"
+    "  if beyond(job, ARGV[i]) then\n"
+    "    return {-3, 'task ' .. ARGV[i] .. ' is beyond the job\\'s last task'}\n"
+    "  end\n"
     "  if redis.call('GETBIT', bits, ARGV[i]) == 1 then return {-1, ARGV[i]} end\n"
     "end\n"
-    "for i = 4, n + 3 do redis.call('SETBIT', bits, ARGV[i], 1) end\n"
-    "for i = n + 4, #ARGV, 3 do\n"
+    "for i = n + 5, #ARGV, 3 do\n"
+    "  local kind, f, v = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])\n"
+    "  local cur = redis.call('HGET', res, f)\n"
+    "  if cur then\n"
+    "    if kind == 'i' and not string.match(cur, '^-?%d+$') then\n"
+    "      return {-3, 'a field holds integers and non-integers'}\n"
+    "    end\n"
+    "    local c = tonumber(cur)\n"
+    "    if c == nil then return {-3, 'a field holds a non-number'} end\n"
+    "    if kind == 'i' and math.abs(c + v) >= 9.2e18 then\n"
+    "      return {-3, 'an integer sum would overflow'}\n"
+    "    end\n"
+    "    if kind == 'f' and math.abs(c + v) == math.huge then\n"
+    "      return {-3, 'a floating-point sum would overflow'}\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "for i = 5, n + 4 do redis.call('SETBIT', bits, ARGV[i], 1) end\n"
+    "for i = n + 5, #ARGV, 3 do\n"
     "  local kind, f, v = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
     "  if kind == 'i' then redis.call('HINCRBY', res, f, v)\n"
     "  elseif kind == 'f' then redis.call('HINCRBYFLOAT', res, f, v)\n"
@@ -58,23 +100,32 @@ static const char merge_script[] =
     "redis.call('HINCRBY', job, 'done', n)\n"
     "return {n, complete(job, ARGV[1], ARGV[2])}\n";
 
-/* KEYS: job, merged, failed. ARGV: id, now, seq, reason. */
+/* KEYS: job, merged, failed. ARGV: id, now, run, seq, reason. Returns as
+ * merge_script ({0, 0} when the task was counted already). */
 static const char failed_script[] =
-    LUA_COMPLETE
-    "if redis.call('GETBIT', KEYS[2], ARGV[3]) == 1 then return {0, 0} end\n"
-    "redis.call('SETBIT', KEYS[2], ARGV[3], 1)\n"
-    "redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])\n"
+    LUA_COMPLETE LUA_CHECKS
+    "if stale(KEYS[1], ARGV[3]) then return {-2, 'stale'} end\n"
+    "if wrong_type(KEYS[2], 'string') or wrong_type(KEYS[3], 'hash') then\n"
+    "  return {-3, 'the job\\'s keys in Redis have the wrong type'}\n"
+    "end\n"
+    "if beyond(KEYS[1], ARGV[4]) then\n"
+    "  return {-3, 'task ' .. ARGV[4] .. ' is beyond the job\\'s last task'}\n"
+    "end\n"
+    "if redis.call('GETBIT', KEYS[2], ARGV[4]) == 1 then return {0, 0} end\n"
+    "redis.call('SETBIT', KEYS[2], ARGV[4], 1)\n"
+    "redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])\n"
     "redis.call('HINCRBY', KEYS[1], 'failed', 1)\n"
     "return {1, complete(KEYS[1], ARGV[1], ARGV[2])}\n";
 
-/* KEYS: job. ARGV: id, now, total. */
+/* KEYS: job. ARGV: id, now, run, total. Returns {-2} for another
+ * submission's end marker, else {completed}. */
 static const char end_script[] =
-    LUA_COMPLETE
-    "local st = redis.call('HGET', KEYS[1], 'state')\n"
-    "if st == false or st == 'submitting' then\n"
-    "  redis.call('HSET', KEYS[1], 'state', 'running', 'total', ARGV[3])\n"
+    LUA_COMPLETE LUA_CHECKS
+    "if stale(KEYS[1], ARGV[3]) then return {-2} end\n"
+    "if redis.call('HGET', KEYS[1], 'state') == 'submitting' then\n"
+    "  redis.call('HSET', KEYS[1], 'state', 'running', 'total', ARGV[4])\n"
     "end\n"
-    "return complete(KEYS[1], ARGV[1], ARGV[2])\n";
+    "return {complete(KEYS[1], ARGV[1], ARGV[2])}\n";
 
 /* KEYS: merged. ARGV: seqs. */
 static const char unmerged_script[] =
@@ -82,11 +133,12 @@ static const char unmerged_script[] =
     "for i = 1, #ARGV do r[i] = redis.call('GETBIT', KEYS[1], ARGV[i]) end\n"
     "return r\n";
 
-/* KEYS: job, jobs. ARGV: id, op, args, now. */
+/* KEYS: job, jobs. ARGV: id, op, args, now, run. */
 static const char claim_script[] =
     "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
     "redis.call('HSET', KEYS[1], 'state', 'submitting', 'op', ARGV[2],\n"
-    "           'args', ARGV[3], 'created_ms', ARGV[4], 'done', 0, 'failed', 0)\n"
+    "           'args', ARGV[3], 'created_ms', ARGV[4], 'done', 0, 'failed', 0,\n"
+    "           'run', ARGV[5])\n"
     "redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])\n"
     "return 1\n";
 
@@ -132,13 +184,15 @@ static long long reply_int(const redisReply *rep, int idx) {
     return -1;
 }
 
-int mt_store_claim(mt_redis_t *r, const char *job, const char *op,
-                   const char *args_json, char *err, size_t errsize) {
+int mt_store_claim(mt_redis_t *r, const char *job, const char *run_id,
+                   const char *op, const char *args_json, char *err,
+                   size_t errsize) {
     char k[200], now[24];
     key(k, sizeof k, job, "");
     snprintf(now, sizeof now, "%lld", now_ms());
-    const char *argv[] = {k, "mt:jobs", job, op, args_json ? args_json : "", now};
-    redisReply *rep = run(r, claim_script, 2, 6, argv, err, errsize);
+    const char *argv[] = {k, "mt:jobs", job, op, args_json ? args_json : "", now,
+                          run_id};
+    redisReply *rep = run(r, claim_script, 2, 7, argv, err, errsize);
     if (!rep) return -1;
     int rc = (int)reply_int(rep, -1);
     freeReplyObject(rep);
@@ -199,10 +253,28 @@ out:
     return rc;
 }
 
-int mt_store_merge(mt_redis_t *r, const char *job, const int64_t *seqs,
-                   size_t n, const mt_delta_t *delta, int *completed,
-                   char *err, size_t errsize) {
-    size_t nf = mt_delta_size(delta), argc = 6 + n + 3 * nf;
+/* The outcome of a merging script's reply {code, detail}, per mt_store.h;
+ * the reason of a refusal goes to err. */
+static int outcome(const redisReply *rep, int *completed, char *err,
+                   size_t errsize) {
+    long long code = reply_int(rep, 0);
+    *completed = 0;
+    if (code == -1) return MT_STORE_CONFLICT;
+    if (code == -2) return MT_STORE_STALE;
+    if (code == -3) {
+        const redisReply *why = rep->element[1];
+        snprintf(err, errsize, "%.*s", why->type == REDIS_REPLY_STRING ? (int)why->len : 7,
+                 why->type == REDIS_REPLY_STRING ? why->str : "refused");
+        return MT_STORE_REFUSED;
+    }
+    *completed = reply_int(rep, rep->elements > 1 ? 1 : 0) == 1;
+    return MT_STORE_OK;
+}
+
+int mt_store_merge(mt_redis_t *r, const char *job, const char *run_id,
+                   const int64_t *seqs, size_t n, const mt_delta_t *delta,
+                   int *completed, char *err, size_t errsize) {
+    size_t nf = mt_delta_size(delta), argc = 7 + n + 3 * nf;
     const char **argv = malloc(argc * sizeof *argv);
     size_t *argvlen = malloc(argc * sizeof *argvlen);
     /* seq numbers, then one formatted value per field */
@@ -219,9 +291,9 @@ int mt_store_merge(mt_redis_t *r, const char *job, const int64_t *seqs,
     key(kres, sizeof kres, job, ":result");
     snprintf(now, sizeof now, "%lld", now_ms());
     snprintf(cnt, sizeof cnt, "%zu", n);
-    const char *fixed[] = {kjob, kbits, kres, job, now, cnt};
+    const char *fixed[] = {kjob, kbits, kres, job, now, run_id, cnt};
     size_t a = 0;
-    for (; a < 6; a++) {
+    for (; a < 7; a++) {
         argv[a] = fixed[a];
         argvlen[a] = strlen(fixed[a]);
     }
@@ -248,12 +320,7 @@ int mt_store_merge(mt_redis_t *r, const char *job, const int64_t *seqs,
     redisReply *rep = mt_redis_script(r, merge_script, 3, (int)argc, argv,
                                       argvlen, err, errsize);
     if (!rep) goto out;
-    if (reply_int(rep, 0) == -1) {
-        rc = 1;
-    } else {
-        *completed = reply_int(rep, 1) == 1;
-        rc = 0;
-    }
+    rc = outcome(rep, completed, err, errsize);
     freeReplyObject(rep);
 out:
     free(argv);
@@ -262,8 +329,8 @@ out:
     return rc;
 }
 
-int mt_store_merge_failed(mt_redis_t *r, const char *job, int64_t seq,
-                          const char *reason, size_t reason_len,
+int mt_store_merge_failed(mt_redis_t *r, const char *job, const char *run_id,
+                          int64_t seq, const char *reason, size_t reason_len,
                           int *completed, char *err, size_t errsize) {
     char kjob[200], kbits[200], kfail[200], now[24], s[24];
     key(kjob, sizeof kjob, job, "");
@@ -271,29 +338,29 @@ int mt_store_merge_failed(mt_redis_t *r, const char *job, int64_t seq,
     key(kfail, sizeof kfail, job, ":failed");
     snprintf(now, sizeof now, "%lld", now_ms());
     snprintf(s, sizeof s, "%lld", (long long)seq);
-    const char *argv[] = {kjob, kbits, kfail, job, now, s, reason};
+    const char *argv[] = {kjob, kbits, kfail, job, now, run_id, s, reason};
     size_t argvlen[] = {strlen(kjob), strlen(kbits), strlen(kfail), strlen(job),
-                        strlen(now), strlen(s), reason_len};
-    redisReply *rep = mt_redis_script(r, failed_script, 3, 7, argv, argvlen,
+                        strlen(now), strlen(run_id), strlen(s), reason_len};
+    redisReply *rep = mt_redis_script(r, failed_script, 3, 8, argv, argvlen,
                                       err, errsize);
     if (!rep) return -1;
-    *completed = reply_int(rep, 1) == 1;
+    int rc = outcome(rep, completed, err, errsize);
     freeReplyObject(rep);
-    return 0;
+    return rc;
 }
 
-int mt_store_end(mt_redis_t *r, const char *job, int64_t total,
-                 int *completed, char *err, size_t errsize) {
+int mt_store_end(mt_redis_t *r, const char *job, const char *run_id,
+                 int64_t total, int *completed, char *err, size_t errsize) {
     char k[200], now[24], t[24];
     key(k, sizeof k, job, "");
     snprintf(now, sizeof now, "%lld", now_ms());
     snprintf(t, sizeof t, "%lld", (long long)total);
-    const char *argv[] = {k, job, now, t};
-    redisReply *rep = run(r, end_script, 1, 4, argv, err, errsize);
+    const char *argv[] = {k, job, now, run_id, t};
+    redisReply *rep = run(r, end_script, 1, 5, argv, err, errsize);
     if (!rep) return -1;
-    *completed = reply_int(rep, -1) == 1;
+    int rc = outcome(rep, completed, err, errsize);
     freeReplyObject(rep);
-    return 0;
+    return rc;
 }
 
 int mt_store_job(mt_redis_t *r, const char *job, json_t **out, char *err,

@@ -22,10 +22,12 @@
 
 /* ---- producer side ---- */
 
-/* Registers a new job in state "submitting". Returns 1 when claimed, 0 when
- * a job with that id already exists, -1 with a message in err. */
-int mt_store_claim(mt_redis_t *r, const char *job, const char *op,
-                   const char *args_json, char *err, size_t errsize);
+/* Registers a new job in state "submitting", for the submission run_id
+ * (see mt_task.h). Returns 1 when claimed, 0 when a job with that id
+ * already exists, -1 with a message in err. */
+int mt_store_claim(mt_redis_t *r, const char *job, const char *run_id,
+                   const char *op, const char *args_json, char *err,
+                   size_t errsize);
 
 /* Marks a job still being submitted as "failed" with a reason. Returns 0 or
  * -1 with a message. */
@@ -44,25 +46,35 @@ int mt_store_unmerged(mt_redis_t *r, const char *job, const int64_t *seqs,
                       size_t n, unsigned char *is_new, char *err,
                       size_t errsize);
 
-/* Atomically marks the n (distinct) tasks merged and merges delta, the
- * combined partial result of exactly those tasks, into the job's result.
- * Returns 0 (with *completed 1 if this made the job complete), 1 when one of
- * the tasks was merged meanwhile (nothing changed: filter and retry), or -1
- * with a message (nothing changed). */
-int mt_store_merge(mt_redis_t *r, const char *job, const int64_t *seqs,
-                   size_t n, const mt_delta_t *delta, int *completed,
-                   char *err, size_t errsize);
+/* What the merging calls return. Nothing is changed unless MT_STORE_OK. */
+enum {
+    MT_STORE_ERROR = -1,   /* Redis failed (err says why): retry later */
+    MT_STORE_OK = 0,       /* merged; *completed tells if the job is now done */
+    MT_STORE_CONFLICT = 1, /* a task was merged meanwhile: filter and retry */
+    MT_STORE_STALE = 2,    /* of another submission (or no such job): drop */
+    MT_STORE_REFUSED = 3,  /* cannot be merged (err says why): count it as
+                            * failed or dead-letter it */
+};
+
+/* Atomically marks the n (distinct) tasks of submission run_id merged and
+ * merges delta, the combined partial result of exactly those tasks, into
+ * the job's result. A task number beyond the job's known total, a field
+ * whose sum would overflow, or keys of the wrong type refuse the whole
+ * batch before anything is written. Returns an MT_STORE_ value. */
+int mt_store_merge(mt_redis_t *r, const char *job, const char *run_id,
+                   const int64_t *seqs, size_t n, const mt_delta_t *delta,
+                   int *completed, char *err, size_t errsize);
 
 /* Like mt_store_merge for one task that failed: counts it as failed and
- * records the reason. Returns 0 (also when it was already counted) or -1. */
-int mt_store_merge_failed(mt_redis_t *r, const char *job, int64_t seq,
-                          const char *reason, size_t reason_len,
+ * records the reason (MT_STORE_OK also when it was counted already). */
+int mt_store_merge_failed(mt_redis_t *r, const char *job, const char *run_id,
+                          int64_t seq, const char *reason, size_t reason_len,
                           int *completed, char *err, size_t errsize);
 
-/* Records that the job has total tasks in all (idempotent). Returns 0 with
- * *completed set, or -1 with a message. */
-int mt_store_end(mt_redis_t *r, const char *job, int64_t total,
-                 int *completed, char *err, size_t errsize);
+/* Records that the job has total tasks in all (idempotent). Returns
+ * MT_STORE_OK with *completed set, MT_STORE_STALE, or MT_STORE_ERROR. */
+int mt_store_end(mt_redis_t *r, const char *job, const char *run_id,
+                 int64_t total, int *completed, char *err, size_t errsize);
 
 /* ---- readers ---- */
 

@@ -31,10 +31,10 @@ int mt_job_id_check(const char *id, char *err, size_t errsize) {
     for (size_t k = 0; k < n; k++) {
         char c = id[k];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' ||
-              c == '-')) {
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')) {
+            /* no ':', so "mt:job:ID:..." keys of two jobs never meet */
             snprintf(err, errsize,
-                     "job id may only hold letters, digits and . _ : -");
+                     "job id may only hold letters, digits and . _ -");
             return -1;
         }
     }
@@ -57,6 +57,21 @@ void mt_job_id_generate(char *out, size_t size) {
              rnd[3]);
 }
 
+void mt_run_id_generate(char *out, size_t size) {
+    unsigned char rnd[8] = {0};
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+        unsigned long long v = (unsigned long long)time(NULL) * 2654435761u ^
+                               (unsigned long long)getpid() ^ (unsigned long long)clock();
+        memcpy(rnd, &v, sizeof rnd);
+    }
+    snprintf(out, size, "%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+             rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+}
+
+int mt_task_identified(const mt_task_t *t) {
+    return t->job[0] && t->run[0] && t->seq >= 0;
+}
+
 void mt_task_init(mt_task_t *t, mt_msg_type_t type) {
     memset(t, 0, sizeof *t);
     t->type = type;
@@ -76,6 +91,7 @@ rd_kafka_headers_t *mt_task_headers(const mt_task_t *t) {
     bad |= rd_kafka_header_add(h, "mt-version", -1, MT_FORMAT_VERSION, -1) != 0;
     bad |= rd_kafka_header_add(h, "mt-type", -1, mt_msg_type_name(t->type), -1) != 0;
     bad |= rd_kafka_header_add(h, "mt-job", -1, t->job, -1) != 0;
+    bad |= rd_kafka_header_add(h, "mt-run", -1, t->run, -1) != 0;
     if (t->type != MT_MSG_END) {
         bad |= rd_kafka_header_add(h, "mt-op", -1, t->op, -1) != 0;
         bad |= add_int(h, "mt-seq", t->seq);
@@ -179,13 +195,26 @@ int mt_task_decode(const rd_kafka_headers_t *hdrs, mt_task_t *t, char *err,
     }
     t->type = (mt_msg_type_t)v;
     if (get_str(hdrs, "mt-job", t->job, sizeof t->job, err, errsize) != 0 ||
-        mt_job_id_check(t->job, err, errsize) != 0)
+        mt_job_id_check(t->job, err, errsize) != 0) {
+        t->job[0] = '\0';
         return -1;
+    }
+    if (get_str(hdrs, "mt-run", t->run, sizeof t->run, err, errsize) != 0 ||
+        strspn(t->run, "0123456789abcdef") != strlen(t->run)) {
+        if (t->run[0]) snprintf(err, errsize, "malformed header mt-run");
+        t->run[0] = '\0';
+        return -1;
+    }
     if (t->type == MT_MSG_END)
         return get_int(hdrs, "mt-total", 0, MT_SEQ_MAX + 1, &t->total, err,
                        errsize);
-    if (get_str(hdrs, "mt-op", t->op, sizeof t->op, err, errsize) != 0 ||
-        get_int(hdrs, "mt-seq", 0, MT_SEQ_MAX, &t->seq, err, errsize) != 0)
+    /* The task number before the rest, so a task with other bad headers
+     * can still be reported as failed to its job. */
+    if (get_int(hdrs, "mt-seq", 0, MT_SEQ_MAX, &t->seq, err, errsize) != 0) {
+        t->seq = -1;
+        return -1;
+    }
+    if (get_str(hdrs, "mt-op", t->op, sizeof t->op, err, errsize) != 0)
         return -1;
     if (t->type == MT_MSG_TASK) {
         if (get_int(hdrs, "mt-offset", 0, INT64_MAX, &v, err, errsize) != 0)

@@ -16,8 +16,10 @@
 #define MT_FORMAT_VERSION "1"
 #define MT_JOB_ID_MAX 128
 #define MT_OP_NAME_MAX 64
-/* Task numbers index a Redis bitmap, whose offsets stop below 2^32. */
-#define MT_SEQ_MAX 4294967294LL
+#define MT_RUN_ID_MAX 32
+/* Task numbers index a Redis bitmap: 2^27 tasks per job (a 16 MiB bitmap
+ * at most, whatever a malformed message claims). */
+#define MT_SEQ_MAX 134217726LL
 
 typedef enum mt_msg_type {
     MT_MSG_TASK = 0, /* tasks topic: a micro-task, value = its input bytes */
@@ -29,6 +31,10 @@ typedef enum mt_msg_type {
 typedef struct mt_task {
     mt_msg_type_t type;
     char job[MT_JOB_ID_MAX + 1];
+    /* The submission this message belongs to: a random id the producer
+     * registers with the job, so that messages of a deleted job whose id
+     * was used again are told apart and ignored. */
+    char run[MT_RUN_ID_MAX + 1];
     char op[MT_OP_NAME_MAX + 1];  /* empty for MT_MSG_END */
     int64_t seq;                  /* 0-based task number; -1 for MT_MSG_END */
     int64_t total;                /* MT_MSG_END: number of tasks; else -1 */
@@ -43,7 +49,7 @@ typedef struct mt_task {
 /* ---- job ids ---- */
 
 /* Returns 0 when id is a valid job id: 1 to MT_JOB_ID_MAX characters of
- * A-Z a-z 0-9 . _ : - not starting with '-'. Else -1 with a message. */
+ * A-Z a-z 0-9 . _ - not starting with '-'. Else -1 with a message. */
 int mt_job_id_check(const char *id, char *err, size_t errsize);
 
 /* Writes a new, practically unique job id (time stamp and random suffix,
@@ -59,9 +65,13 @@ void mt_task_init(mt_task_t *t, mt_msg_type_t type);
  * with RD_KAFKA_V_HEADERS takes it over), or NULL when out of memory. */
 rd_kafka_headers_t *mt_task_headers(const mt_task_t *t);
 
+/* Writes a new random run id (hex) into out (MT_RUN_ID_MAX + 1 bytes). */
+void mt_run_id_generate(char *out, size_t size);
+
 /* Reads a message's headers into t. String fields point into hdrs and live
  * as long as it. Returns 0, or -1 with a message in err when a header is
- * missing or malformed or the format version is not ours. */
+ * missing or malformed or the format version is not ours. Even then, t
+ * says which job, run and task it was when mt_task_identified(t). */
 int mt_task_decode(const rd_kafka_headers_t *hdrs, mt_task_t *t, char *err,
                    size_t errsize);
 
@@ -70,6 +80,10 @@ int mt_task_decode(const rd_kafka_headers_t *hdrs, mt_task_t *t, char *err,
  * the result (producev with RD_KAFKA_V_HEADERS takes it over). */
 rd_kafka_headers_t *mt_task_dead_letter_headers(const rd_kafka_message_t *m,
                                                 const char *why);
+
+/* Non-zero when t names its job, run and task number, so a failure can be
+ * reported to that job even if other headers were bad. */
+int mt_task_identified(const mt_task_t *t);
 
 /* The name of a message type ("task", "result", ...). */
 const char *mt_msg_type_name(mt_msg_type_t type);

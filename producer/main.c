@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mt_config.h"
@@ -31,6 +32,7 @@ typedef struct producer {
     mt_config_t cfg;
     const mt_op_t *op;
     char job[MT_JOB_ID_MAX + 1];
+    char run[MT_RUN_ID_MAX + 1];  /* this submission (see mt_task.h) */
     const char *args;          /* op arguments as JSON text, or NULL */
     rd_kafka_t *rk;
     int partitions;
@@ -114,6 +116,7 @@ static int emit_task(void *opaque, const mt_chunk_t *chunk) {
     mt_task_t t;
     mt_task_init(&t, MT_MSG_TASK);
     snprintf(t.job, sizeof t.job, "%s", p->job);
+    snprintf(t.run, sizeof t.run, "%s", p->run);
     snprintf(t.op, sizeof t.op, "%s", p->op->name);
     t.seq = (int64_t)p->produced;
     if (t.seq > MT_SEQ_MAX) {
@@ -175,6 +178,7 @@ static int finish_job(producer_t *p, char *err, size_t errsize) {
     mt_task_t end;
     mt_task_init(&end, MT_MSG_END);
     snprintf(end.job, sizeof end.job, "%s", p->job);
+    snprintf(end.run, sizeof end.run, "%s", p->run);
     end.total = (int64_t)p->produced;
     p->produced--; /* the end marker is not a task */
     if (produce(p, p->cfg.results_topic, RD_KAFKA_PARTITION_UA, &end, NULL, 0) ||
@@ -199,7 +203,7 @@ int main(int argc, char **argv) {
         {NULL, 0, NULL, 0},
     };
     producer_t p = {0};
-    char err[1024];
+    char err[1024] = "";
     const char *op_name = NULL;
     long size = DEFAULT_TASK_BYTES, max_bytes = DEFAULT_MAX_TASK_BYTES;
     int by_lines = 0, size_given = 0, opt, rc;
@@ -210,7 +214,10 @@ int main(int argc, char **argv) {
                               longopts, NULL)) != -1) {
         switch (opt) {
         case 'o': op_name = optarg; break;
-        case 'j': snprintf(p.job, sizeof p.job, "%s", optarg); break;
+        case 'j':
+            if (mt_job_id_check(optarg, err, sizeof err) != 0) usage(err);
+            snprintf(p.job, sizeof p.job, "%s", optarg);
+            break;
         case 'A': p.args = optarg; break;
         case 'l':
         case 'B':
@@ -252,11 +259,18 @@ int main(int argc, char **argv) {
         size = max_bytes;
     }
     /* Fail on unreadable files before anything is sent. */
-    for (int k = optind; k < argc; k++)
-        if (strcmp(argv[k], "-") != 0 && access(argv[k], R_OK) != 0) {
+    for (int k = optind; k < argc; k++) {
+        struct stat st;
+        if (strcmp(argv[k], "-") == 0) continue;
+        if (access(argv[k], R_OK) != 0 || stat(argv[k], &st) != 0) {
             fprintf(stderr, "mt-producer: %s: %s\n", argv[k], strerror(errno));
             return 1;
         }
+        if (S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "mt-producer: %s: is a directory\n", argv[k]);
+            return 1;
+        }
+    }
 
     mt_signal_install();
 
@@ -272,7 +286,8 @@ int main(int argc, char **argv) {
         (p.partitions = mt_kafka_partition_count(p.rk, p.cfg.tasks_topic, 10000,
                                                  err, sizeof err)) < 0)
         goto out;
-    rc = mt_store_claim(redis, p.job, p.op->name, p.args, err, sizeof err);
+    mt_run_id_generate(p.run, sizeof p.run);
+    rc = mt_store_claim(redis, p.job, p.run, p.op->name, p.args, err, sizeof err);
     if (rc < 0) goto out;
     if (rc == 0) {
         snprintf(err, sizeof err,

@@ -13,9 +13,11 @@
  *     bytes; lines mode: right after its `size`-th newline;
  *   - when that end is not within max_bytes, the task ends at the last
  *     boundary within max_bytes (in lines mode a newline is preferred, as
- *     mt_split.c documents); when there is none, the run cannot be split:
- *     an error, unless the input ends there (a flush), in which case the
- *     whole rest, at most max_bytes, is one task;
+ *     mt_split.c documents); when there is none but the byte right after
+ *     max_bytes is a boundary, the task is exactly max_bytes (the run fits
+ *     just); otherwise the run cannot be split: an error, unless the input
+ *     ends there (a flush), in which case the whole rest, at most
+ *     max_bytes, is one task;
  *   - the end of input (each flush) always ends a task. */
 #include <stdint.h>
 #include <stdio.h>
@@ -159,6 +161,7 @@ static size_t ref_split(const mt_split_opts_t *o, const unsigned char *in,
         for (size_t c = M; c > 0 && !cut; c--)
             if (b[in[pos + c - 1]]) cut = c;
         if (!cut && R == M) cut = R; /* fits exactly, then the input ends */
+        if (!cut && R > M && b[in[pos + M]]) cut = M; /* fits exactly */
         if (!cut) {
             *err_at = pos;
             break;
@@ -206,7 +209,9 @@ static const char *check_props(const mt_split_opts_t *o,
         if (r->first_line != line) return "wrong first_line";
         if (pos + r->len > seg_end) return "a chunk spans a flush";
         int at_end = pos + r->len == seg_end;
-        if (!at_end && !b[p[r->len - 1]])
+        /* after a boundary byte, or (a run of exactly max_bytes) just
+         * before one */
+        if (!at_end && !b[p[r->len - 1]] && !(r->len == M && b[p[r->len]]))
             return "a cut that is not after a boundary byte";
         if (o->by_lines) {
             size_t nl = count_nl(p, r->len);
@@ -341,7 +346,7 @@ static void test_hand_cases(void) {
         {0, 2, 100, 0, "x\r\ny", {"x\r", "\ny"}, NULL},
         {0, 1, 100, 0, "", {NULL}, NULL},
         {0, 5, 5, 0, "a b cdef", {"a b ", "cdef"}, NULL},     /* fallback */
-        {0, 3, 3, 0, "abc d", {NULL}, "word"},                /* run of 3 + sep */
+        {0, 3, 3, 0, "abc d", {"abc", " d", NULL}, NULL},     /* run of 3 + sep */
         {0, 1, 3, 0, "ab cdef gh", {"ab "}, "word"},
         {0, 2, 100, 1, "ab\ncd\n", {"ab\n", "cd\n"}, NULL},
         {0, 4, 100, 1, "ab\ncd\nef", {"ab\ncd\n", "ef"}, NULL},

@@ -22,7 +22,7 @@ static void test_job_id_check(void) {
     too_long[MT_JOB_ID_MAX + 1] = '\0';
     static const char *const valid[] = {
         "a", "Z", "0", "job1", "20261203T161500Z-3f9a2c41", "a-b", "a_b",
-        "a.b", "a:b", "x-", ".", "_", ":", "..", "ABCxyz019", "a--b",
+        "a.b", "x-", ".", "_", "..", "ABCxyz019", "a--b",
     };
     static const char *const invalid[] = {
         "", "-", "-a", "--x", "a b", " a", "a ", "a/b", "a\\b", "a\tb",
@@ -50,7 +50,7 @@ static void test_job_id_check(void) {
         char id[3] = {'x', (char)c, '\0'};
         int want = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
                    (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-                   c == ':' || c == '-';
+                   c == '-';
         int rc = mt_job_id_check(id, err, sizeof err);
         CHECKF(rc == (want ? 0 : -1), "byte 0x%02x in a job id: rc %d", c, rc);
         id[0] = (char)c;
@@ -150,6 +150,7 @@ static void test_headers_content(void) {
     mt_task_t t;
     mt_task_init(&t, MT_MSG_TASK);
     strcpy(t.job, "job-1");
+    strcpy(t.run, "0123456789abcdef");
     strcpy(t.op, "wordcount");
     t.seq = 42;
     t.offset = 1234567890123ULL;
@@ -159,6 +160,7 @@ static void test_headers_content(void) {
     CU_ASSERT_TRUE(str_is(header(h, "mt-version", buf, sizeof buf), "1"));
     CU_ASSERT_TRUE(str_is(header(h, "mt-type", buf, sizeof buf), "task"));
     CU_ASSERT_TRUE(str_is(header(h, "mt-job", buf, sizeof buf), "job-1"));
+    CU_ASSERT_TRUE(str_is(header(h, "mt-run", buf, sizeof buf), "0123456789abcdef"));
     CU_ASSERT_TRUE(str_is(header(h, "mt-op", buf, sizeof buf), "wordcount"));
     CU_ASSERT_TRUE(str_is(header(h, "mt-seq", buf, sizeof buf), "42"));
     CU_ASSERT_TRUE(str_is(header(h, "mt-offset", buf, sizeof buf), "1234567890123"));
@@ -170,6 +172,7 @@ static void test_headers_content(void) {
 
     mt_task_init(&t, MT_MSG_END);
     strcpy(t.job, "j");
+    strcpy(t.run, "f00d");
     t.total = 9;
     h = mt_task_headers(&t);
     CU_ASSERT_PTR_NOT_NULL_FATAL(h);
@@ -193,6 +196,7 @@ static void round_trip(const mt_task_t *t, const char *label) {
         int is_end = t->type == MT_MSG_END, is_task = t->type == MT_MSG_TASK;
         CHECKF(d.type == t->type, "%s: type %d", label, (int)d.type);
         CHECKF(strcmp(d.job, t->job) == 0, "%s: job \"%s\"", label, d.job);
+        CHECKF(strcmp(d.run, t->run) == 0, "%s: run \"%s\"", label, d.run);
         CHECKF(strcmp(d.op, is_end ? "" : t->op) == 0, "%s: op \"%s\"", label, d.op);
         CHECKF(d.seq == (is_end ? -1 : t->seq), "%s: seq %lld", label,
                (long long)d.seq);
@@ -234,7 +238,7 @@ static void test_round_trip_every_type(void) {
     } cases[] = {
         {MT_MSG_TASK, "j1", "wordcount", 0, -1, 0, 1, NULL, 0, NULL, 0},
         {MT_MSG_TASK, "j1", "wordcount", 17, -1, 4096, 88, args, sizeof args - 1, NULL, 0},
-        {MT_MSG_TASK, "a.b:c_d-e", "op", MT_SEQ_MAX, -1, (uint64_t)INT64_MAX,
+        {MT_MSG_TASK, "a.b.c_d-e", "op", MT_SEQ_MAX, -1, (uint64_t)INT64_MAX,
          (uint64_t)INT64_MAX, "", 0, NULL, 0},
         {MT_MSG_RESULT, "j2", "wordcount", 3, -1, 0, 0, NULL, 0, NULL, 0},
         {MT_MSG_RESULT, "j2", "wordcount", MT_SEQ_MAX, -1, 0, 0, args, sizeof args - 1, NULL, 0},
@@ -248,6 +252,7 @@ static void test_round_trip_every_type(void) {
         mt_task_t t;
         mt_task_init(&t, cases[k].type);
         strcpy(t.job, cases[k].job);
+        snprintf(t.run, sizeof t.run, "%x", (unsigned)(k * 2654435761u));
         strcpy(t.op, cases[k].op);
         t.seq = cases[k].seq;
         t.total = cases[k].total;
@@ -266,6 +271,8 @@ static void test_round_trip_every_type(void) {
     mt_task_t t;
     mt_task_init(&t, MT_MSG_TASK);
     strcpy(t.job, longjob);
+    memset(t.run, 'a', MT_RUN_ID_MAX);
+    t.run[MT_RUN_ID_MAX] = '\0';
     strcpy(t.op, longop);
     t.seq = 1;
     t.first_line = 1;
@@ -297,14 +304,14 @@ static rd_kafka_headers_t *build(const hdr_t *hs, size_t n) {
 
 /* A valid task message's headers; tests change one at a time. */
 static const hdr_t good_task[] = {
-    {"mt-version", V("1")},  {"mt-type", V("task")},  {"mt-job", V("job-7")},
+    {"mt-version", V("1")},  {"mt-type", V("task")},  {"mt-job", V("job-7")}, {"mt-run", V("7e57")},
     {"mt-op", V("wordcount")}, {"mt-seq", V("3")},    {"mt-offset", V("100")},
     {"mt-line", V("5")},
 };
 enum { NGOOD = sizeof good_task / sizeof good_task[0] };
 
 static const hdr_t good_end[] = {
-    {"mt-version", V("1")}, {"mt-type", V("end")}, {"mt-job", V("job-7")},
+    {"mt-version", V("1")}, {"mt-type", V("end")}, {"mt-job", V("job-7")}, {"mt-run", V("7e57")},
     {"mt-total", V("10")},
 };
 
@@ -346,7 +353,7 @@ static void test_decode_hand_built(void) {
     CU_ASSERT_PTR_NULL(t.error);
     rd_kafka_headers_destroy(h);
 
-    h = build(good_end, 4);
+    h = build(good_end, 5);
     CU_ASSERT_EQUAL_FATAL(mt_task_decode(h, &t, err, sizeof err), 0);
     CU_ASSERT_EQUAL(t.type, MT_MSG_END);
     CU_ASSERT_EQUAL(t.total, 10);
@@ -376,27 +383,41 @@ static void test_decode_missing(void) {
         CHECKF(rc == -1 && strstr(err, good_task[k].name),
                "task without %s: rc %d, err \"%s\"", good_task[k].name, rc, err);
     }
-    for (size_t k = 0; k < 4; k++) {
-        int rc = decode_variant(good_end, 4, good_end[k].name, NULL, 0, 1, &t,
+    for (size_t k = 0; k < 5; k++) {
+        int rc = decode_variant(good_end, 5, good_end[k].name, NULL, 0, 1, &t,
                                 err, sizeof err);
         CHECKF(rc == -1 && strstr(err, good_end[k].name),
                "end without %s: rc %d, err \"%s\"", good_end[k].name, rc, err);
     }
     /* A result and a failed message need no offset and line... */
     static const hdr_t result[] = {
-        {"mt-version", V("1")}, {"mt-type", V("result")}, {"mt-job", V("j")},
+        {"mt-version", V("1")}, {"mt-type", V("result")}, {"mt-job", V("j")}, {"mt-run", V("1")},
         {"mt-op", V("wordcount")}, {"mt-seq", V("0")},
     };
-    rd_kafka_headers_t *h = build(result, 5);
+    rd_kafka_headers_t *h = build(result, 6);
     CU_ASSERT_EQUAL(mt_task_decode(h, &t, err, sizeof err), 0);
     CU_ASSERT_EQUAL(t.type, MT_MSG_RESULT);
     rd_kafka_headers_destroy(h);
-    /* ... but a seq and an op. */
-    for (size_t k = 3; k < 5; k++) {
-        int rc = decode_variant(result, 5, result[k].name, NULL, 0, 1, &t, err,
+    /* ... but a run, a seq and an op. */
+    for (size_t k = 3; k < 6; k++) {
+        int rc = decode_variant(result, 6, result[k].name, NULL, 0, 1, &t, err,
                                 sizeof err);
         CHECKF(rc == -1, "result without %s: rc %d", result[k].name, rc);
     }
+    /* A task with a bad header after its number still says whose it is. */
+    CU_ASSERT_EQUAL(decode_variant(good_task, NGOOD, "mt-offset", V("x"), 0, &t,
+                                   err, sizeof err), -1);
+    CU_ASSERT_TRUE(mt_task_identified(&t));
+    CU_ASSERT_STRING_EQUAL(t.job, "job-7");
+    CU_ASSERT_STRING_EQUAL(t.run, "7e57");
+    CU_ASSERT_EQUAL(t.seq, 3);
+    /* ... but not one whose run or number is bad. */
+    CU_ASSERT_EQUAL(decode_variant(good_task, NGOOD, "mt-run", V("XYZ"), 0, &t,
+                                   err, sizeof err), -1);
+    CU_ASSERT_FALSE(mt_task_identified(&t));
+    CU_ASSERT_EQUAL(decode_variant(good_task, NGOOD, "mt-seq", V("-3"), 0, &t,
+                                   err, sizeof err), -1);
+    CU_ASSERT_FALSE(mt_task_identified(&t));
     /* No headers at all. */
     h = rd_kafka_headers_new(1);
     err[0] = '\0';
@@ -453,7 +474,7 @@ static void test_decode_malformed(void) {
         /* op */
         {"mt-op", V("")}, {"mt-op", V(long_op)}, {"mt-op", "w\0c", 3},
         /* seq: range, non-numeric, sign, spaces */
-        {"mt-seq", V("-1")}, {"mt-seq", V("4294967295")},
+        {"mt-seq", V("-1")}, {"mt-seq", V("134217727")},
         {"mt-seq", V("9223372036854775807")}, {"mt-seq", V("9223372036854775808")},
         {"mt-seq", V("99999999999999999999")}, {"mt-seq", V("")},
         {"mt-seq", V("abc")}, {"mt-seq", V("1x")}, {"mt-seq", V("x1")},
@@ -486,14 +507,14 @@ static void test_decode_malformed(void) {
         int ok;
         int64_t total;
     } totals[] = {
-        {"0", 1, 0},           {"4294967295", 1, 4294967295LL},
-        {"4294967296", 0, 0},  {"-1", 0, 0}, {"", 0, 0}, {"+3", 0, 0},
+        {"0", 1, 0},           {"134217727", 1, 134217727LL},
+        {"134217728", 0, 0},   {"-1", 0, 0}, {"", 0, 0}, {"+3", 0, 0},
         {" 3", 0, 0},          {"3 ", 0, 0}, {"-0", 0, 0}, {"\t3", 0, 0},
         {"three", 0, 0},
     };
     char shown[64];
     for (size_t k = 0; k < sizeof totals / sizeof totals[0]; k++) {
-        int rc = decode_variant(good_end, 4, "mt-total", V(totals[k].value), 0,
+        int rc = decode_variant(good_end, 5, "mt-total", V(totals[k].value), 0,
                                 &t, err, sizeof err);
         if (totals[k].ok)
             CHECKF(rc == 0 && t.total == totals[k].total, "mt-total \"%s\": rc %d",
@@ -505,17 +526,17 @@ static void test_decode_malformed(void) {
 
     /* Bounds that are valid. */
     static const bad_value_t good[] = {
-        {"mt-seq", V("0")}, {"mt-seq", V("4294967294")}, {"mt-line", V("1")},
+        {"mt-seq", V("0")}, {"mt-seq", V("134217726")}, {"mt-line", V("1")},
         {"mt-offset", V("0")}, {"mt-offset", V("9223372036854775807")},
         {"mt-line", V("9223372036854775807")},
-        {"mt-job", V("Job.1:a_b-c")},
+        {"mt-job", V("Job.1.a_b-c")},
     };
     for (size_t k = 0; k < sizeof good / sizeof good[0]; k++) {
         int rc = decode_variant(good_task, NGOOD, good[k].name, good[k].value,
                                 good[k].len, 0, &t, err, sizeof err);
         CHECKF(rc == 0, "%s: \"%s\" refused: %s", good[k].name, good[k].value, err);
     }
-    CU_ASSERT_EQUAL(decode_variant(good_task, NGOOD, "mt-seq", V("4294967294"), 0,
+    CU_ASSERT_EQUAL(decode_variant(good_task, NGOOD, "mt-seq", V("134217726"), 0,
                                    &t, err, sizeof err), 0);
     CU_ASSERT_EQUAL(t.seq, MT_SEQ_MAX);
 }
