@@ -43,6 +43,7 @@ typedef struct aggregator {
     int nmsgs;
     job_batch_t *jobs;
     size_t njobs, jobs_cap;
+    mt_delta_t *scratch;  /* one decoded result, before it joins the batch */
     unsigned long long merged, duplicates, completed, stale;
 } aggregator_t;
 
@@ -189,7 +190,8 @@ static int count_failed(aggregator_t *a, job_batch_t *j, const mt_task_t *t,
 static int merge_chunk(aggregator_t *a, job_batch_t *j, const int *idx,
                        size_t n, mt_delta_t *delta, char *err, size_t errsize) {
     int64_t seqs[MERGE_CHUNK], fresh[MERGE_CHUNK];
-    int fresh_idx[MERGE_CHUNK];
+    int fresh_idx[MERGE_CHUNK], alone[MERGE_CHUNK];
+    size_t nalone = 0;
     unsigned char is_new[MERGE_CHUNK];
     int completed;
     for (size_t k = 0; k < n; k++) seqs[k] = a->tasks[idx[k]].seq;
@@ -197,6 +199,7 @@ static int merge_chunk(aggregator_t *a, job_batch_t *j, const int *idx,
         if (mt_store_unmerged(a->redis, j->job, seqs, n, is_new, err, errsize))
             return -1;
         size_t nfresh = 0;
+        nalone = 0;
         mt_delta_clear(delta);
         for (size_t k = 0; k < n; k++) {
             const mt_task_t *t = &a->tasks[idx[k]];
@@ -217,7 +220,8 @@ static int merge_chunk(aggregator_t *a, job_batch_t *j, const int *idx,
                     return -1;
                 continue;
             }
-            if (mt_delta_decode(delta, m->payload, m->len, why, sizeof why) != 0) {
+            mt_delta_clear(a->scratch);
+            if (mt_delta_decode(a->scratch, m->payload, m->len, why, sizeof why) != 0) {
                 /* A result we cannot read: the task counts as failed. */
                 char reason[400];
                 snprintf(reason, sizeof reason, "unreadable result: %s", why);
@@ -226,26 +230,37 @@ static int merge_chunk(aggregator_t *a, job_batch_t *j, const int *idx,
                     return -1;
                 continue;
             }
+            if (mt_delta_merge(delta, a->scratch, why, sizeof why) != 0) {
+                /* Fine alone, but not with the others (an overflowing sum):
+                 * it is merged on its own below, where Redis judges it. */
+                alone[nalone++] = idx[k];
+                continue;
+            }
             fresh_idx[nfresh] = idx[k];
             fresh[nfresh++] = t->seq;
         }
-        if (nfresh == 0) return 0;
-        int rc = mt_store_merge(a->redis, j->job, j->run, fresh, nfresh, delta,
-                                &completed, err, errsize);
+        int rc = nfresh == 0 ? MT_STORE_OK
+                             : mt_store_merge(a->redis, j->job, j->run, fresh, nfresh,
+                                              delta, &completed, err, errsize);
         switch (rc) {
         case MT_STORE_OK:
             a->merged += nfresh;
-            if (completed) job_completed(a, j->job);
+            if (nfresh && completed) job_completed(a, j->job);
+            for (size_t k = 0; k < nalone; k++)
+                if (merge_chunk(a, j, &alone[k], 1, delta, err, errsize)) return -1;
             return 0;
         case MT_STORE_STALE:
             /* a deleted job's leftovers, or a job never claimed */
-            a->stale += nfresh;
+            a->stale += nfresh + nalone;
             mt_debug("job %s: %zu result(s) of another submission dropped", j->job, nfresh);
             return 0;
         case MT_STORE_REFUSED:
-            if (nfresh > 1) { /* find the culprit: one task at a time */
+            if (nfresh > 1 || nalone) { /* find the culprit: one task at a time */
                 for (size_t k = 0; k < nfresh; k++)
                     if (merge_chunk(a, j, &fresh_idx[k], 1, delta, err, errsize))
+                        return -1;
+                for (size_t k = 0; k < nalone; k++)
+                    if (merge_chunk(a, j, &alone[k], 1, delta, err, errsize))
                         return -1;
                 return 0;
             } else {
@@ -361,7 +376,8 @@ int main(int argc, char **argv) {
     a.msgs = calloc((size_t)a.batch_max, sizeof *a.msgs);
     a.tasks = calloc((size_t)a.batch_max, sizeof *a.tasks);
     delta = mt_delta_new();
-    if (!a.msgs || !a.tasks || !delta) {
+    a.scratch = mt_delta_new();
+    if (!a.msgs || !a.tasks || !delta || !a.scratch) {
         snprintf(err, sizeof err, "out of memory");
         goto out;
     }
@@ -405,6 +421,7 @@ out:
     free(a.msgs);
     free(a.tasks);
     mt_delta_destroy(delta);
+    mt_delta_destroy(a.scratch);
     mt_redis_destroy(a.redis);
     mt_config_free(&a.cfg);
     return status;
