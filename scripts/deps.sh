@@ -4,7 +4,8 @@
 set -eu
 
 PACKAGES="build-essential pkg-config librdkafka-dev libhiredis-dev libjansson-dev
-  libcunit1-dev redis-server kcat valgrind clang python3 maven default-jre-headless"
+  libcunit1-dev redis-server kcat valgrind clang libclang-rt-14-dev python3 maven
+  default-jre-headless"
 
 missing=""
 for p in $PACKAGES; do
