@@ -29,7 +29,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 LIBMT    := $(BUILD)/libmt.a
 
-.PHONY: all deps up down demo test unit integration asan valgrind fuzz bench \
+.PHONY: all deps up down demo test unit integration asan valgrind fuzz \
         install uninstall clean
 all: $(PROGS)
 
@@ -109,9 +109,6 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/services.sh up
 	@scripts/demo.sh
-
-bench: all
-	@scripts/bench.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
