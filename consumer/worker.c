@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "mt_kafka.h"
+#include "mt_clock.h"
 #include "mt_log.h"
 #include "mt_op.h"
 #include "mt_task.h"
@@ -73,12 +74,6 @@ struct worker {
     int stopping;            /* shutdown has already waited for tasks */
     unsigned long long tasks_done, tasks_failed, dead_letters;
 };
-
-static long long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- mapping (map threads) ---- */
 
@@ -194,7 +189,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
         mt_warn("output for job %s task %lld not delivered: %s", it->task.job,
                 (long long)it->task.seq, rd_kafka_err2str(m->err));
         it->delivery_failed = 1;
-        it->retry_at = now_ms() + 1000;
+        it->retry_at = mt_clock_ms() + 1000;
         if (is_permanent(m->err)) note_permanent(w, it, m);
     }
     if (--it->outputs == 0) {
@@ -284,7 +279,7 @@ static void produce_outputs(worker_t *w, item_t *it) {
     }
     if (rc != 0) { /* retried by advance() */
         it->delivery_failed = 1;
-        it->retry_at = now_ms() + 1000;
+        it->retry_at = mt_clock_ms() + 1000;
     } else if (it->outputs == 0) {
         it->done = 1;
     }
@@ -320,7 +315,7 @@ static void advance(worker_t *w) {
         }
         if (next >= 0)
             rd_kafka_topic_partition_list_add(store, p->topic, p->partition)->offset = next;
-        long long now = now_ms();
+        long long now = mt_clock_ms();
         for (item_t *it = p->head; it; it = it->next_in_part)
             if (it->delivery_failed && it->outputs == 0 && !it->in_pool &&
                 now >= it->retry_at)
@@ -377,7 +372,7 @@ static void drop_queued(worker_t *w, int all) {
  * set) is running or awaiting delivery, or the time is up; serves
  * deliveries and stores offsets meanwhile. */
 static void settle(worker_t *w, int all, int timeout_ms) {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = mt_clock_ms() + timeout_ms;
     for (;;) {
         collect_finished(w);
         rd_kafka_poll(w->producer, 10);
@@ -387,7 +382,7 @@ static void settle(worker_t *w, int all, int timeout_ms) {
             for (item_t *it = q->head; it && (all || q->revoking); it = it->next_in_part)
                 busy += it->runnable != 2 && !it->done;
         if (!busy) return;
-        if (now_ms() >= deadline) {
+        if (mt_clock_ms() >= deadline) {
             mt_warn("%d task(s) unfinished after %d ms; handing them back",
                     busy, timeout_ms);
             return;

@@ -3,19 +3,13 @@
 #include "mt_kafka.h"
 
 #include <pthread.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "mt_clock.h"
 #include "mt_log.h"
-
-static long long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* librdkafka's own log lines join ours, at a matching level. */
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
@@ -208,7 +202,7 @@ static void *destroy_thread(void *arg) {
 
 int mt_kafka_consumer_close(rd_kafka_t *rk, int timeout_ms) {
     if (!rk) return 0;
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = mt_clock_ms() + timeout_ms;
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_error_t *e = rd_kafka_consumer_close_queue(rk, q);
     int clean = 1;
@@ -221,7 +215,7 @@ int mt_kafka_consumer_close(rd_kafka_t *rk, int timeout_ms) {
          * callback would (final commit). Other events are dropped: a
          * callback-serving poll would abort on them. */
         while (!rd_kafka_consumer_closed(rk)) {
-            if (now_ms() >= deadline) {
+            if (mt_clock_ms() >= deadline) {
                 mt_warn("consumer did not close within %d ms; leaving anyway",
                         timeout_ms);
                 clean = 0;
@@ -242,7 +236,7 @@ int mt_kafka_consumer_close(rd_kafka_t *rk, int timeout_ms) {
      * holds messages. Destroy it on a thread and stop waiting when the time
      * is up; the group was left (or not) already. */
     pthread_t tid;
-    long long left = deadline - now_ms();
+    long long left = deadline - mt_clock_ms();
     if (pthread_create(&tid, NULL, destroy_thread, rk) != 0) return -1;
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -255,8 +249,8 @@ int mt_kafka_consumer_close(rd_kafka_t *rk, int timeout_ms) {
 }
 
 int mt_kafka_flush(rd_kafka_t *rk, int timeout_ms) {
-    long long deadline = now_ms() + timeout_ms;
-    while (rd_kafka_outq_len(rk) > 0 && now_ms() < deadline)
+    long long deadline = mt_clock_ms() + timeout_ms;
+    while (rd_kafka_outq_len(rk) > 0 && mt_clock_ms() < deadline)
         rd_kafka_flush(rk, 100);
     return rd_kafka_outq_len(rk);
 }
@@ -365,7 +359,7 @@ out:
 int mt_kafka_ensure_topics(rd_kafka_t *rk, const mt_config_t *cfg,
                            const char *const *topics, size_t ntopics,
                            int timeout_ms, char *err, size_t errsize) {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = mt_clock_ms() + timeout_ms;
     const char *missing[16];
     size_t nmissing = 0;
     int leaderless;
@@ -386,7 +380,7 @@ int mt_kafka_ensure_topics(rd_kafka_t *rk, const mt_config_t *cfg,
                                 errsize);
             if (n < 0) return -1;
             if (n > 0 && !leaderless) break;
-            if (now_ms() >= deadline) {
+            if (mt_clock_ms() >= deadline) {
                 snprintf(err, errsize, "topic %s has no leader after %d ms",
                          missing[k], timeout_ms);
                 return -1;

@@ -15,7 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
+
+#include "mt_clock.h"
 
 /* Shared by the scripts that can finish a job: exactly one of them sees
  * done + failed reach total while the state is still "running". */
@@ -160,12 +161,6 @@ static void key(char *out, size_t size, const char *job, const char *suffix) {
     snprintf(out, size, "mt:job:%s%s", job, suffix);
 }
 
-static long long now_ms(void) {
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
 /* Runs a script whose arguments are all NUL-terminated strings. */
 static redisReply *run(mt_redis_t *r, const char *script, int nkeys, int argc,
                        const char **argv, char *err, size_t errsize) {
@@ -189,7 +184,7 @@ int mt_store_claim(mt_redis_t *r, const char *job, const char *run_id,
                    size_t errsize) {
     char k[200], now[24];
     key(k, sizeof k, job, "");
-    snprintf(now, sizeof now, "%lld", now_ms());
+    snprintf(now, sizeof now, "%lld", mt_wall_ms());
     const char *argv[] = {k, "mt:jobs", job, op, args_json ? args_json : "", now,
                           run_id};
     redisReply *rep = run(r, claim_script, 2, 7, argv, err, errsize);
@@ -203,7 +198,7 @@ int mt_store_fail(mt_redis_t *r, const char *job, const char *reason,
                   char *err, size_t errsize) {
     char k[200], now[24];
     key(k, sizeof k, job, "");
-    snprintf(now, sizeof now, "%lld", now_ms());
+    snprintf(now, sizeof now, "%lld", mt_wall_ms());
     const char *argv[] = {k, reason, now};
     redisReply *rep = run(r, fail_script, 1, 3, argv, err, errsize);
     if (!rep) return -1;
@@ -289,7 +284,7 @@ int mt_store_merge(mt_redis_t *r, const char *job, const char *run_id,
     key(kjob, sizeof kjob, job, "");
     key(kbits, sizeof kbits, job, ":merged");
     key(kres, sizeof kres, job, ":result");
-    snprintf(now, sizeof now, "%lld", now_ms());
+    snprintf(now, sizeof now, "%lld", mt_wall_ms());
     snprintf(cnt, sizeof cnt, "%zu", n);
     const char *fixed[] = {kjob, kbits, kres, job, now, run_id, cnt};
     size_t a = 0;
@@ -336,7 +331,7 @@ int mt_store_merge_failed(mt_redis_t *r, const char *job, const char *run_id,
     key(kjob, sizeof kjob, job, "");
     key(kbits, sizeof kbits, job, ":merged");
     key(kfail, sizeof kfail, job, ":failed");
-    snprintf(now, sizeof now, "%lld", now_ms());
+    snprintf(now, sizeof now, "%lld", mt_wall_ms());
     snprintf(s, sizeof s, "%lld", (long long)seq);
     const char *argv[] = {kjob, kbits, kfail, job, now, run_id, s, reason};
     size_t argvlen[] = {strlen(kjob), strlen(kbits), strlen(kfail), strlen(job),
@@ -353,7 +348,7 @@ int mt_store_end(mt_redis_t *r, const char *job, const char *run_id,
                  int64_t total, int *completed, char *err, size_t errsize) {
     char k[200], now[24], t[24];
     key(k, sizeof k, job, "");
-    snprintf(now, sizeof now, "%lld", now_ms());
+    snprintf(now, sizeof now, "%lld", mt_wall_ms());
     snprintf(t, sizeof t, "%lld", (long long)total);
     const char *argv[] = {k, job, now, run_id, t};
     redisReply *rep = run(r, end_script, 1, 5, argv, err, errsize);

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mt_clock.h"
 #include "mt_config.h"
 #include "mt_log.h"
 #include "mt_op.h"
@@ -43,11 +44,7 @@ static _Noreturn void usage(const char *reason) {
     exit(reason ? EXIT_ERROR : 0);
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
+static double now_s(void) { return (double)mt_clock_ms() / 1000.0; }
 
 static json_int_t field_int(const json_t *job, const char *name) {
     return json_integer_value(json_object_get(job, name));
