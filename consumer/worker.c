@@ -161,23 +161,37 @@ static int is_permanent(rd_kafka_resp_err_t err) {
            err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED;
 }
 
-/* A refused result becomes a failed task (its report and dead letter are
- * small); a refused dead letter is given up, loudly, so that it cannot
- * block its partition for ever. */
+/* A result Kafka refuses for good turns its task into a failed one: the
+ * failure report and the dead letter are small. */
+static void refuse_result(item_t *it, rd_kafka_resp_err_t err) {
+    if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
+        snprintf(it->error, sizeof it->error,
+                 "its result (%zu bytes) is larger than Kafka's message size "
+                 "limit (message.max.bytes)", it->result.len);
+    else
+        snprintf(it->error, sizeof it->error,
+                 "its result (%zu bytes) was refused by Kafka: %s",
+                 it->result.len, rd_kafka_err2str(err));
+    it->retry_at = 0;
+}
+
+/* A dead letter Kafka refuses for good is given up, loudly, so that it
+ * cannot block its partition for ever. */
+static void give_up_dead_letter(item_t *it, rd_kafka_resp_err_t err) {
+    mt_err("dead letter for %s/%d/%lld refused by Kafka (%s); giving it up",
+           rd_kafka_topic_name(it->msg->rkt), (int)it->msg->partition,
+           (long long)it->msg->offset, rd_kafka_err2str(err));
+    it->dlq_given_up = 1;
+    it->retry_at = 0;
+}
+
+/* Sorts a permanent delivery failure by the topic it was meant for. */
 static void note_permanent(worker_t *w, item_t *it, const rd_kafka_message_t *m) {
     const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "?";
-    if (strcmp(topic, w->cfg->results_topic) == 0 && it->runnable && !it->error[0]) {
-        snprintf(it->error, sizeof it->error,
-                 "its result (%zu bytes) was refused by Kafka: %s", m->len,
-                 rd_kafka_err2str(m->err));
-        it->retry_at = 0;
-    } else if (strcmp(topic, w->cfg->dlq_topic) == 0) {
-        mt_err("dead letter for %s/%d/%lld refused by Kafka (%s); giving it up",
-               rd_kafka_topic_name(it->msg->rkt), (int)it->msg->partition,
-               (long long)it->msg->offset, rd_kafka_err2str(m->err));
-        it->dlq_given_up = 1;
-        it->retry_at = 0;
-    }
+    if (strcmp(topic, w->cfg->results_topic) == 0 && it->runnable && !it->error[0])
+        refuse_result(it, m->err);
+    else if (strcmp(topic, w->cfg->dlq_topic) == 0)
+        give_up_dead_letter(it, m->err);
 }
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
@@ -247,10 +261,8 @@ static void produce_outputs(worker_t *w, item_t *it) {
         out.type = MT_MSG_RESULT;
         rc = produce(w, it, w->cfg->results_topic, mt_task_headers(&out), out.job,
                      strlen(out.job), it->result.data, it->result.len);
-        if (rc == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
-            snprintf(it->error, sizeof it->error,
-                     "its result (%zu bytes) is larger than Kafka's message size "
-                     "limit (message.max.bytes)", it->result.len);
+        if (is_permanent(rc)) {
+            refuse_result(it, rc);
             produce_outputs(w, it); /* as a failed task instead */
             return;
         }
@@ -267,14 +279,8 @@ static void produce_outputs(worker_t *w, item_t *it) {
         }
         if (!it->dlq_given_up) {
             int drc = produce_dead_letter(w, it, first);
-            if (drc == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
-                mt_err("dead letter for %s/%d/%lld is too large for Kafka; giving it up",
-                       rd_kafka_topic_name(it->msg->rkt), (int)it->msg->partition,
-                       (long long)it->msg->offset);
-                it->dlq_given_up = 1;
-            } else {
-                rc |= drc;
-            }
+            if (is_permanent(drc)) give_up_dead_letter(it, drc);
+            else rc |= drc;
         }
     }
     if (rc != 0) { /* retried by advance() */

@@ -432,22 +432,24 @@ static unsigned char *make_corpus(size_t *len) {
     return p;
 }
 
-static void test_every_size_bytes_mode(void) {
+/* Runs the corpus through every task size 1..max_size of one mode, both
+ * boundary tables, four limits each (from limits(size)) and every feed. */
+static void every_size(int by_lines, size_t max_size,
+                       void (*limits)(size_t size, size_t out[4]),
+                       const feed_t *feeds, size_t nfeeds) {
     size_t len;
     unsigned char *in = make_corpus(&len);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
-    static const feed_t feeds[] = {
-        {1, 0, 0}, {3, 0, 0}, {4096, 0, 0}, {0, 0, 0}, {0, 50, 7},
-    };
     size_t failed = 0;
     for (int t = 0; t < 2; t++) {
         const unsigned char *table = t ? newline_only : mt_wordcount_separator;
-        for (size_t size = 1; size <= 64; size++) {
-            size_t maxes[] = {size, size + 7, size + 150, 4096};
+        for (size_t size = 1; size <= max_size; size++) {
+            size_t maxes[4];
+            limits(size, maxes);
             for (size_t m = 0; m < 4; m++) {
-                mt_split_opts_t o = {0, size, maxes[m], table,
+                mt_split_opts_t o = {by_lines, size, maxes[m], table,
                                      t ? "line" : "word"};
-                for (size_t f = 0; f < sizeof feeds / sizeof feeds[0]; f++)
+                for (size_t f = 0; f < nfeeds; f++)
                     if (!check_case("corpus", &o, in, len, &len, 1, feeds[f]) &&
                         ++failed > 5)
                         goto out;
@@ -459,31 +461,33 @@ out:
     free(in);
 }
 
+static void bytes_limits(size_t size, size_t out[4]) {
+    out[0] = size;
+    out[1] = size + 7;
+    out[2] = size + 150;
+    out[3] = 4096;
+}
+
+static void lines_limits(size_t size, size_t out[4]) {
+    (void)size;
+    out[0] = 40;
+    out[1] = 64;
+    out[2] = 300;
+    out[3] = 1 << 20;
+}
+
+static void test_every_size_bytes_mode(void) {
+    static const feed_t feeds[] = {
+        {1, 0, 0}, {3, 0, 0}, {4096, 0, 0}, {0, 0, 0}, {0, 50, 7},
+    };
+    every_size(0, 64, bytes_limits, feeds, sizeof feeds / sizeof feeds[0]);
+}
+
 static void test_every_size_lines_mode(void) {
-    size_t len;
-    unsigned char *in = make_corpus(&len);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     static const feed_t feeds[] = {
         {1, 0, 0}, {3, 0, 0}, {4096, 0, 0}, {0, 0, 0}, {0, 50, 9},
     };
-    size_t failed = 0;
-    for (int t = 0; t < 2; t++) {
-        const unsigned char *table = t ? newline_only : mt_wordcount_separator;
-        for (size_t size = 1; size <= 40; size++) {
-            static const size_t maxes[] = {40, 64, 300, 1 << 20};
-            for (size_t m = 0; m < 4; m++) {
-                mt_split_opts_t o = {1, size, maxes[m], table,
-                                     t ? "line" : "word"};
-                for (size_t f = 0; f < sizeof feeds / sizeof feeds[0]; f++)
-                    if (!check_case("corpus", &o, in, len, &len, 1, feeds[f]) &&
-                        ++failed > 5)
-                        goto out;
-            }
-        }
-    }
-out:
-    CHECKF(failed == 0, "%zu configurations failed (stopped after 5)", failed);
-    free(in);
+    every_size(1, 40, lines_limits, feeds, sizeof feeds / sizeof feeds[0]);
 }
 
 /* Flushes in the middle: each is a cut, offsets and lines continue. */
