@@ -11,27 +11,31 @@ PKGS    := rdkafka hiredis jansson
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=c11 -Wall -Wextra -Werror -MMD -MP -Ilib \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm -ldl
 PREFIX  ?= /usr/local
 BUILD   ?= build
 BIN     ?= bin
 
-LIB_SRC := lib/mt_buf.c lib/mt_config.c lib/mt_delta.c lib/mt_kafka.c \
-           lib/mt_log.c lib/mt_op.c lib/mt_op_sleep.c lib/mt_op_wordcount.c \
-           lib/mt_redis.c lib/mt_signal.c \
+LIB_SRC := lib/mt_buf.c lib/mt_config.c lib/mt_delta.c lib/mt_exec.c \
+           lib/mt_kafka.c lib/mt_log.c lib/mt_op.c lib/mt_op_exec.c \
+           lib/mt_op_grep.c lib/mt_op_sleep.c lib/mt_op_stats.c \
+           lib/mt_op_wordcount.c lib/mt_plugins.c lib/mt_redis.c lib/mt_signal.c \
            lib/mt_split.c lib/mt_store.c lib/mt_task.c lib/mt_utf8.c
 PROGS   := $(BIN)/mt-producer $(BIN)/mt-consumer $(BIN)/mt-aggregator $(BIN)/mtctl
+PLUGINS := $(BIN)/plugins/longest.so
 UNIT_SRC := tests/unit/main.c tests/unit/test_buf.c tests/unit/test_config.c \
-           tests/unit/test_delta.c tests/unit/test_split.c \
-           tests/unit/test_task.c tests/unit/test_wordcount.c
+           tests/unit/test_delta.c tests/unit/test_exec.c \
+           tests/unit/test_split.c tests/unit/test_task.c \
+           tests/unit/test_wordcount.c
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 LIBMT    := $(BUILD)/libmt.a
 
-.PHONY: all deps up down demo test unit integration asan valgrind fuzz \
+.PHONY: all plugins deps up down demo test unit integration asan valgrind fuzz \
         install uninstall clean
-all: $(PROGS)
+all: $(PROGS) $(PLUGINS)
+plugins: $(PLUGINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -47,6 +51,12 @@ $(BIN)/mtctl: $(BUILD)/mtctl/main.o $(LIBMT)
 $(PROGS):
 	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+# Example plugins: built as a user would, from mt_plugin.h alone.
+$(BIN)/plugins/%.so: plugins/%.c lib/mt_plugin.h
+	@mkdir -p $(dir $@)
+	@mkdir -p $(BUILD)/plugins
+	$(CC) $(CFLAGS) -MF $(BUILD)/plugins/$*.d -fPIC -shared -o $@ $<
 
 $(BIN)/unit-tests: $(UNIT_OBJ) $(LIBMT)
 	@mkdir -p $(BIN)

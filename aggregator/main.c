@@ -17,6 +17,8 @@
 #include "mt_delta.h"
 #include "mt_kafka.h"
 #include "mt_log.h"
+#include "mt_op.h"
+#include "mt_plugins.h"
 #include "mt_signal.h"
 #include "mt_store.h"
 #include "mt_task.h"
@@ -281,13 +283,126 @@ static int merge_chunk(aggregator_t *a, job_batch_t *j, const int *idx,
     }
 }
 
+/* A plugin job's partial states of one chunk, merged in memory first. */
+typedef struct state_merge {
+    const mt_op_t *op;
+    char *args;       /* the job's arguments, carried by its results */
+    mt_buf_t batch;
+} state_merge_t;
+
+static int combine_state(void *opaque, const void *cur, size_t len, mt_buf_t *out,
+                         char *err, size_t errsize) {
+    state_merge_t *sm = opaque;
+    if (!cur) return mt_buf_append(out, sm->batch.data ? sm->batch.data : "",
+                                   sm->batch.len);
+    return mt_plugin_merge(sm->op, sm->args, cur, len, sm->batch.data ? sm->batch.data : "",
+                           sm->batch.len, out, err, errsize);
+}
+
+/* merge_chunk for an op loaded from a plugin: the tasks' states are merged
+ * by the plugin, then into the job's state in Redis (mt_store_merge_state).
+ * A state the plugin cannot merge fails its task. */
+static int merge_chunk_state(aggregator_t *a, job_batch_t *j, const mt_op_t *op,
+                             const int *idx, size_t n, char *err, size_t errsize) {
+    int64_t seqs[MERGE_CHUNK], fresh[MERGE_CHUNK];
+    unsigned char is_new[MERGE_CHUNK];
+    state_merge_t sm = {op, NULL, MT_BUF_INIT};
+    mt_buf_t tmp = MT_BUF_INIT;
+    int rc = -1, completed;
+    for (size_t k = 0; k < n; k++) {
+        const mt_task_t *t = &a->tasks[idx[k]];
+        seqs[k] = t->seq;
+        if (!sm.args && t->args && !(sm.args = strndup(t->args, t->args_len))) goto oom;
+    }
+    for (;;) {
+        if (mt_store_unmerged(a->redis, j->job, seqs, n, is_new, err, errsize)) break;
+        size_t nfresh = 0;
+        int have = 0;
+        mt_buf_reset(&sm.batch);
+        for (size_t k = 0; k < n; k++) {
+            const mt_task_t *t = &a->tasks[idx[k]];
+            const rd_kafka_message_t *m = a->msgs[idx[k]];
+            for (size_t q = 0; is_new[k] && q < k; q++)
+                if (seqs[q] == seqs[k]) is_new[k] = 0;
+            if (!is_new[k]) {
+                a->duplicates++;
+                continue;
+            }
+            char why[300];
+            if (t->type == MT_MSG_FAILED || strcmp(t->op, op->name) != 0) {
+                const char *reason = t->type == MT_MSG_FAILED && t->error ? t->error
+                                     : t->type == MT_MSG_FAILED ? "failed"
+                                     : "a result of another op in a plugin job";
+                size_t rlen = t->type == MT_MSG_FAILED && t->error ? t->error_len
+                                                                   : strlen(reason);
+                if (count_failed(a, j, t, m, reason, rlen, err, errsize)) goto out;
+                continue;
+            }
+            mt_buf_reset(&tmp);
+            if (!have) {
+                if (mt_buf_append(&sm.batch, m->payload, m->len) != 0) goto oom;
+            } else if (mt_plugin_merge(op, sm.args, sm.batch.data, sm.batch.len, m->payload,
+                                       m->len, &tmp, why, sizeof why) != 0) {
+                char reason[400];
+                snprintf(reason, sizeof reason, "cannot merge: %s", why);
+                dead_letter(a, m, reason);
+                if (count_failed(a, j, t, m, reason, strlen(reason), err, errsize))
+                    goto out;
+                continue;
+            } else {
+                mt_buf_t swap = sm.batch;
+                sm.batch = tmp;
+                tmp = swap;
+            }
+            have = 1;
+            fresh[nfresh++] = t->seq;
+        }
+        int src = nfresh == 0 ? MT_STORE_OK
+                              : mt_store_merge_state(a->redis, j->job, j->run, fresh,
+                                                     nfresh, combine_state, &sm,
+                                                     &completed, err, errsize);
+        if (src == MT_STORE_CONFLICT) continue;
+        if (src == MT_STORE_ERROR) goto out;
+        if (src == MT_STORE_OK) {
+            a->merged += nfresh;
+            if (nfresh && completed) job_completed(a, j->job);
+        } else if (src == MT_STORE_STALE) {
+            a->stale += nfresh;
+        } else { /* the plugin could not merge into the job's state */
+            mt_err("job %s: %s; its %zu task(s) count as failed", j->job, err, nfresh);
+            char reason[600];
+            snprintf(reason, sizeof reason, "cannot merge into the job's state: %s", err);
+            for (size_t k = 0; k < n; k++)
+                for (size_t q = 0; q < nfresh; q++)
+                    if (a->tasks[idx[k]].seq == fresh[q] &&
+                        count_failed(a, j, &a->tasks[idx[k]], a->msgs[idx[k]], reason,
+                                     strlen(reason), err, errsize))
+                        goto out;
+        }
+        rc = 0;
+        break;
+    }
+    goto out;
+oom:
+    snprintf(err, errsize, "out of memory");
+out:
+    free(sm.args);
+    mt_buf_free(&sm.batch);
+    mt_buf_free(&tmp);
+    return rc;
+}
+
 /* Applies one job's part of the batch. Returns 0, or -1 on a Redis error. */
 static int apply_job(aggregator_t *a, job_batch_t *j, mt_delta_t *delta,
                      char *err, size_t errsize) {
+    /* a plugin job is known by its op; built-in ops merge as deltas */
+    const mt_op_t *op = j->n ? mt_op_find(a->tasks[j->msgs[0]].op) : NULL;
     for (size_t off = 0; off < j->n; off += MERGE_CHUNK) {
         size_t n = j->n - off < MERGE_CHUNK ? j->n - off : MERGE_CHUNK;
-        if (merge_chunk(a, j, j->msgs + off, n, delta, err, errsize) != 0)
-            return -1;
+        int rc = op && op->plugin
+                     ? merge_chunk_state(a, j, op, j->msgs + off, n, err, errsize)
+                     : merge_chunk(a, j, j->msgs + off, n, delta, err, errsize);
+        if (rc != 0) return -1;
     }
     if (j->total >= 0) {
         int completed;
@@ -370,6 +485,7 @@ int main(int argc, char **argv) {
         }
     }
     if (optind < argc) usage("unexpected argument");
+    if (mt_config_load_plugins(&a.cfg, err, sizeof err) != 0) goto out;
 
     mt_signal_install();
 

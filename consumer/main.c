@@ -26,6 +26,9 @@ static _Noreturn void usage(const char *reason) {
         "      --prefetch N        tasks queued before fetching pauses (1000)\n"
         "      --revoke-wait MS    on rebalance, wait this long for running tasks (5000)\n"
         "      --stop-wait MS      on shutdown, wait this long for running tasks (10000)\n"
+        "      --retries N         run a failed task again up to N times (2), then\n"
+        "                          dead-letter it and count it as failed\n"
+        "      --retry-backoff MS  pause before the first retry, doubled each time (200)\n"
         "%s",
         MT_CONFIG_HELP);
     exit(reason ? 1 : 0);
@@ -49,6 +52,8 @@ int main(int argc, char **argv) {
         {"prefetch", required_argument, NULL, 'P'},
         {"revoke-wait", required_argument, NULL, 'R'},
         {"stop-wait", required_argument, NULL, 'S'},
+        {"retries", required_argument, NULL, 'T'},
+        {"retry-backoff", required_argument, NULL, 'B'},
         {NULL, 0, NULL, 0},
     };
     mt_config_t cfg;
@@ -64,6 +69,8 @@ int main(int argc, char **argv) {
     opts.max_bytes = 64u << 20;
     opts.revoke_wait_ms = 5000;
     opts.stop_wait_ms = 10000;
+    opts.retries = 2;
+    opts.retry_backoff_ms = 200;
     const char *env = getenv("MT_THREADS");
     if (env && *env) opts.threads = number(env, 1, 256, "MT_THREADS");
     while ((opt = getopt_long(argc, argv, MT_CONFIG_SHORTOPTS "g:t:", longopts,
@@ -73,6 +80,8 @@ int main(int argc, char **argv) {
         case 'P': opts.prefetch = number(optarg, 1, 1000000, "--prefetch"); break;
         case 'R': opts.revoke_wait_ms = number(optarg, 0, 3600000, "--revoke-wait"); break;
         case 'S': opts.stop_wait_ms = number(optarg, 0, 3600000, "--stop-wait"); break;
+        case 'T': opts.retries = number(optarg, 0, 20, "--retries"); break;
+        case 'B': opts.retry_backoff_ms = number(optarg, 0, 600000, "--retry-backoff"); break;
         case MT_OPT_HELP: usage(NULL);
         case MT_OPT_VERSION: mt_config_print_version(stdout, "mt-consumer"); return 0;
         case '?': usage("unknown option");
@@ -84,6 +93,11 @@ int main(int argc, char **argv) {
     }
     if (optind < argc) usage("unexpected argument");
 
+    if (mt_config_load_plugins(&cfg, err, sizeof err) != 0) {
+        mt_err("%s", err);
+        mt_config_free(&cfg);
+        return 1;
+    }
     mt_signal_install();
 
     worker_t *w = worker_new(&cfg, &opts, err, sizeof err);

@@ -19,9 +19,11 @@
 #include "mt_clock.h"
 #include "mt_log.h"
 #include "mt_op.h"
+#include "mt_plugins.h"
 #include "mt_task.h"
 
 #define CLOSE_TIMEOUT_MS 10000
+#define NORMAL_SHARE 4 /* see worker.queue_head */
 
 typedef struct part part_t;
 
@@ -32,6 +34,10 @@ typedef struct item {
     struct item *next;       /* in the work queue or the finished list */
     mt_task_t task;
     int runnable;            /* decoded as a task: map it */
+    int high;                /* from the priority topic */
+    int map_attempts;        /* times it was mapped */
+    int final;               /* its failure is not worth a retry */
+    long long remap_at;      /* failed: map again at this time (ms), or 0 */
     int report_failed;       /* not runnable, but names its job: tell it */
     int dlq_given_up;        /* its dead letter was refused for good */
     int attempts;            /* times its outputs were produced */
@@ -63,27 +69,45 @@ struct worker {
     /* shared with the map threads, under lock */
     pthread_mutex_t lock;
     pthread_cond_t work_ready;
-    item_t *queue_head, *queue_tail;
+    /* Two queues: high-priority tasks are taken first, but every
+     * NORMAL_SHARE-th pick goes to the normal queue when both hold work,
+     * so a steady stream of urgent jobs cannot starve the others. */
+    item_t *queue_head[2], *queue_tail[2];
+    int picks;
     item_t *finished;
     int quit;
     int unstarted;           /* items queued but not running */
+    int unstarted_by[2];     /* ... of each queue */
     int running;             /* items being mapped right now */
     /* main thread only */
     size_t held_bytes;       /* payload bytes of all live items */
-    int paused;              /* 1 paused, 0 fetching, -1 not known */
+    size_t held_by[2];       /* ... of each priority */
+    int paused[2];           /* 1 paused, 0 fetching, -1 not known */
     int stopping;            /* shutdown has already waited for tasks */
     unsigned long long tasks_done, tasks_failed, dead_letters;
 };
 
 /* ---- mapping (map threads) ---- */
 
-/* Maps one task into it->result, or sets it->error. */
+/* Maps one task into it->result, or sets it->error (and it->final when no
+ * retry can help). */
 static void map_item(item_t *it) {
     const mt_op_t *op = mt_op_find(it->task.op);
     json_t *args = NULL;
+    char *args_text = NULL;
     mt_delta_t *delta = NULL;
+    it->error[0] = '\0';
+    mt_buf_reset(&it->result);
+    if (it->task.deadline_ms > 0 && mt_wall_ms() > it->task.deadline_ms) {
+        snprintf(it->error, sizeof it->error,
+                 "expired: its job's deadline passed %lld ms before it could run",
+                 mt_wall_ms() - it->task.deadline_ms);
+        it->final = 1;
+        return;
+    }
     if (!op) {
         snprintf(it->error, sizeof it->error, "unknown op \"%s\"", it->task.op);
+        it->final = 1;
         return;
     }
     if (it->task.args) {
@@ -92,32 +116,67 @@ static void map_item(item_t *it) {
         if (!args || !json_is_object(args)) {
             snprintf(it->error, sizeof it->error, "bad op arguments: %s",
                      args ? "not a JSON object" : jerr.text);
+            it->final = 1;
             goto out;
         }
+    }
+    mt_map_ctx_t ctx = {args, it->task.seq, it->task.first_line, it->task.offset};
+    if (op->plugin) {
+        if (it->task.args && !(args_text = strndup(it->task.args, it->task.args_len)))
+            snprintf(it->error, sizeof it->error, "out of memory");
+        else
+            mt_plugin_map(op, &ctx, args_text, it->msg->payload, it->msg->len,
+                          &it->result, it->error, sizeof it->error);
+        goto out;
     }
     if (!(delta = mt_delta_new())) {
         snprintf(it->error, sizeof it->error, "out of memory");
         goto out;
     }
-    if (op->map(args, it->msg->payload, it->msg->len, delta, it->error,
+    if (op->map(&ctx, it->msg->payload, it->msg->len, delta, it->error,
                 sizeof it->error) == 0 &&
         mt_delta_encode(delta, &it->result) != 0)
         snprintf(it->error, sizeof it->error, "out of memory");
 out:
     json_decref(args);
+    free(args_text);
     mt_delta_destroy(delta);
+}
+
+/* Takes the next item to map (the lock is held). */
+static item_t *next_queued(worker_t *w) {
+    int q = w->queue_head[1] ? 1 : 0;
+    if (q && w->queue_head[0] && ++w->picks % NORMAL_SHARE == 0) q = 0;
+    item_t *it = w->queue_head[q];
+    if (!it) return NULL;
+    w->queue_head[q] = it->next;
+    if (!w->queue_head[q]) w->queue_tail[q] = NULL;
+    w->unstarted--;
+    w->unstarted_by[q]--;
+    return it;
+}
+
+/* Appends an item to its queue (the lock is held). */
+static void enqueue(worker_t *w, item_t *it) {
+    int q = it->high;
+    it->in_pool = 1;
+    it->next = NULL;
+    if (w->queue_tail[q]) w->queue_tail[q]->next = it;
+    else w->queue_head[q] = it;
+    w->queue_tail[q] = it;
+    w->unstarted++;
+    w->unstarted_by[q]++;
+    pthread_cond_signal(&w->work_ready);
 }
 
 static void *map_thread(void *arg) {
     worker_t *w = arg;
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        while (!w->queue_head && !w->quit) pthread_cond_wait(&w->work_ready, &w->lock);
+        item_t *it;
+        while (!(it = w->quit ? NULL : next_queued(w)) && !w->quit)
+            pthread_cond_wait(&w->work_ready, &w->lock);
         if (w->quit) break;
-        item_t *it = w->queue_head;
-        w->queue_head = it->next;
-        if (!w->queue_head) w->queue_tail = NULL;
-        w->unstarted--;
         w->running++;
         int skip = it->part == NULL; /* abandoned while queued */
         pthread_mutex_unlock(&w->lock);
@@ -141,6 +200,7 @@ static part_t *find_part(worker_t *w, const char *topic, int32_t partition) {
 
 static void free_item(worker_t *w, item_t *it) {
     w->held_bytes -= it->msg->len;
+    w->held_by[it->high] -= it->msg->len;
     rd_kafka_message_destroy(it->msg);
     mt_buf_free(&it->result);
     free(it);
@@ -255,7 +315,9 @@ static int produce_dead_letter(worker_t *w, item_t *it, int first) {
 static void produce_outputs(worker_t *w, item_t *it) {
     mt_task_t out = it->task;
     int rc = 0, first = it->attempts++ == 0;
-    out.args = NULL;
+    /* a plugin's merge needs the job's arguments; built-in merges do not */
+    const mt_op_t *op = mt_op_find(out.op);
+    if (!op || !op->plugin) out.args = NULL;
     it->delivery_failed = 0;
     if (it->runnable && !it->error[0]) {
         out.type = MT_MSG_RESULT;
@@ -291,6 +353,27 @@ static void produce_outputs(worker_t *w, item_t *it) {
     }
 }
 
+/* A task whose map failed runs again after a growing pause, up to
+ * opts.retries times, unless its failure is final. Returns 1 when it was
+ * scheduled again. */
+static int retry_later(worker_t *w, item_t *it) {
+    it->map_attempts++;
+    if (!it->runnable || !it->error[0]) return 0;
+    if (it->final || it->map_attempts > w->opts.retries) {
+        if (!it->final && it->map_attempts > 1) {
+            size_t n = strlen(it->error);
+            snprintf(it->error + n, sizeof it->error - n, " (after %d attempts)",
+                     it->map_attempts);
+        }
+        return 0;
+    }
+    long long pause = (long long)w->opts.retry_backoff_ms << (it->map_attempts - 1);
+    mt_warn("job %s task %lld failed (%s); retrying in %lld ms", it->task.job,
+            (long long)it->task.seq, it->error, pause);
+    it->remap_at = mt_clock_ms() + pause;
+    return 1;
+}
+
 /* Takes the items the map threads finished and produces their outputs. */
 static void collect_finished(worker_t *w) {
     pthread_mutex_lock(&w->lock);
@@ -302,7 +385,7 @@ static void collect_finished(worker_t *w) {
         item_t *it = list;
         list = it->next;
         if (!it->part) release_if_orphan(w, it);
-        else produce_outputs(w, it);
+        else if (!retry_later(w, it)) produce_outputs(w, it);
     }
 }
 
@@ -322,10 +405,17 @@ static void advance(worker_t *w) {
         if (next >= 0)
             rd_kafka_topic_partition_list_add(store, p->topic, p->partition)->offset = next;
         long long now = mt_clock_ms();
-        for (item_t *it = p->head; it; it = it->next_in_part)
+        for (item_t *it = p->head; it; it = it->next_in_part) {
             if (it->delivery_failed && it->outputs == 0 && !it->in_pool &&
                 now >= it->retry_at)
                 produce_outputs(w, it);
+            if (it->remap_at && now >= it->remap_at && !p->revoking) {
+                it->remap_at = 0;
+                pthread_mutex_lock(&w->lock);
+                enqueue(w, it);
+                pthread_mutex_unlock(&w->lock);
+            }
+        }
     }
     if (store->cnt) {
         rd_kafka_resp_err_t e = rd_kafka_offsets_store(w->consumer, store);
@@ -355,23 +445,33 @@ static void abandon_part(worker_t *w, part_t *p) {
  * of all when all is set, so that only running ones remain to wait for. */
 static void drop_queued(worker_t *w, int all) {
     pthread_mutex_lock(&w->lock);
-    item_t **link = &w->queue_head, *last = NULL;
-    while (*link) {
-        item_t *it = *link;
-        if (all || (it->part && it->part->revoking)) {
-            *link = it->next;
-            it->in_pool = 0;
-            it->next = NULL;
-            w->unstarted--;
-            it->runnable = 2; /* dropped: never run here; its offset is
-                               * not stored, so the next owner runs it */
-            continue;
+    for (int q = 0; q < 2; q++) {
+        item_t **link = &w->queue_head[q], *last = NULL;
+        while (*link) {
+            item_t *it = *link;
+            if (all || (it->part && it->part->revoking)) {
+                *link = it->next;
+                it->in_pool = 0;
+                it->next = NULL;
+                w->unstarted--;
+                w->unstarted_by[q]--;
+                it->runnable = 2; /* dropped: never run here; its offset is
+                                   * not stored, so the next owner runs it */
+                continue;
+            }
+            last = it;
+            link = &it->next;
         }
-        last = it;
-        link = &it->next;
+        w->queue_tail[q] = last;
     }
-    w->queue_tail = last;
     pthread_mutex_unlock(&w->lock);
+    /* tasks waiting to be retried are handed back too */
+    for (part_t *p = w->parts; p; p = p->next)
+        for (item_t *it = p->head; it && (all || p->revoking); it = it->next_in_part)
+            if (it->remap_at) {
+                it->remap_at = 0;
+                it->runnable = 2;
+            }
 }
 
 /* Waits until no task of the revoked partitions (or of all, when all is
@@ -427,7 +527,7 @@ static void on_rebalance(rd_kafka_t *rk, int assigned,
     if (assigned) {
         /* librdkafka keeps a partition's pause across revoke and re-assign:
          * let flow_control() set every partition's state afresh. */
-        w->paused = -1;
+        w->paused[0] = w->paused[1] = -1;
         return;
     }
     if (!revoking) return;
@@ -441,22 +541,33 @@ static void on_rebalance(rd_kafka_t *rk, int assigned,
     }
 }
 
-/* Pauses fetching while enough work is queued; resumes when it drains. */
+/* Pauses fetching while enough work is queued; resumes when it drains.
+ * Each priority has its own limits, so a full normal queue never keeps
+ * urgent tasks from being fetched. */
 static void flow_control(worker_t *w) {
-    pthread_mutex_lock(&w->lock);
-    int unstarted = w->unstarted;
-    pthread_mutex_unlock(&w->lock);
-    int full = unstarted >= w->opts.prefetch || w->held_bytes >= w->opts.max_bytes;
-    int low = unstarted <= w->opts.prefetch / 2 && w->held_bytes <= w->opts.max_bytes / 2;
-    if (w->paused == full || (w->paused == 1 && !low)) return;
-    rd_kafka_topic_partition_list_t *a = NULL;
-    if (rd_kafka_assignment(w->consumer, &a) != 0 || !a) return;
-    if (full) rd_kafka_pause_partitions(w->consumer, a);
-    else rd_kafka_resume_partitions(w->consumer, a);
-    mt_debug("%s fetching (%d queued, %zu bytes held)", full ? "paused" : "resumed",
-             unstarted, w->held_bytes);
-    w->paused = full;
-    rd_kafka_topic_partition_list_destroy(a);
+    for (int q = 0; q < 2; q++) {
+        pthread_mutex_lock(&w->lock);
+        int unstarted = w->unstarted_by[q];
+        pthread_mutex_unlock(&w->lock);
+        size_t held = w->held_by[q];
+        int full = unstarted >= w->opts.prefetch || held >= w->opts.max_bytes;
+        int low = unstarted <= w->opts.prefetch / 2 && held <= w->opts.max_bytes / 2;
+        if (w->paused[q] == full || (w->paused[q] == 1 && !low)) continue;
+        rd_kafka_topic_partition_list_t *a = NULL, *mine;
+        if (rd_kafka_assignment(w->consumer, &a) != 0 || !a) return;
+        const char *topic = q ? w->cfg->priority_topic : w->cfg->tasks_topic;
+        mine = rd_kafka_topic_partition_list_new(a->cnt ? a->cnt : 1);
+        for (int k = 0; k < a->cnt; k++)
+            if (strcmp(a->elems[k].topic, topic) == 0)
+                rd_kafka_topic_partition_list_add(mine, topic, a->elems[k].partition);
+        if (full) rd_kafka_pause_partitions(w->consumer, mine);
+        else rd_kafka_resume_partitions(w->consumer, mine);
+        mt_debug("%s fetching %s (%d queued, %zu bytes held)",
+                 full ? "paused" : "resumed", topic, unstarted, held);
+        w->paused[q] = full;
+        rd_kafka_topic_partition_list_destroy(mine);
+        rd_kafka_topic_partition_list_destroy(a);
+    }
 }
 
 /* Turns a polled message into an item on its partition and the queue. */
@@ -476,7 +587,9 @@ static void accept_message(worker_t *w, rd_kafka_message_t *m) {
     }
     it->msg = m;
     it->part = p;
+    it->high = strcmp(p->topic, w->cfg->priority_topic) == 0;
     w->held_bytes += m->len;
+    w->held_by[it->high] += m->len;
     if (p->tail) p->tail->next_in_part = it;
     else p->head = it;
     p->tail = it;
@@ -499,12 +612,7 @@ static void accept_message(worker_t *w, rd_kafka_message_t *m) {
         return;
     }
     pthread_mutex_lock(&w->lock);
-    it->in_pool = 1;
-    if (w->queue_tail) w->queue_tail->next = it;
-    else w->queue_head = it;
-    w->queue_tail = it;
-    w->unstarted++;
-    pthread_cond_signal(&w->work_ready);
+    enqueue(w, it);
     pthread_mutex_unlock(&w->lock);
 }
 
@@ -523,8 +631,10 @@ worker_t *worker_new(const mt_config_t *cfg, const worker_opts_t *opts,
     w->rebalance.opaque = w;
     if (!(w->producer = mt_kafka_producer_new(cfg, 0, on_delivery, w, err, errsize)))
         goto fail;
-    const char *topics[] = {cfg->tasks_topic, cfg->results_topic, cfg->dlq_topic};
-    if (mt_kafka_ensure_topics(w->producer, cfg, topics, 3, 30000, err, errsize))
+    /* the priority topic first: subscribed ahead of the normal one */
+    const char *topics[] = {cfg->priority_topic, cfg->tasks_topic, cfg->results_topic,
+                            cfg->dlq_topic};
+    if (mt_kafka_ensure_topics(w->producer, cfg, topics, 4, 30000, err, errsize))
         goto fail;
     if (!(w->tids = calloc((size_t)opts->threads, sizeof *w->tids))) goto fail;
     for (; w->nthreads < opts->threads; w->nthreads++)
@@ -532,7 +642,7 @@ worker_t *worker_new(const mt_config_t *cfg, const worker_opts_t *opts,
             snprintf(err, errsize, "cannot start map threads");
             goto fail;
         }
-    if (!(w->consumer = mt_kafka_consumer_new(cfg, topics, 1, &w->rebalance, err,
+    if (!(w->consumer = mt_kafka_consumer_new(cfg, topics, 2, &w->rebalance, err,
                                               errsize)))
         goto fail;
     return w;
@@ -543,8 +653,8 @@ fail:
 
 int worker_run(worker_t *w, volatile sig_atomic_t *stop) {
     int status = 0;
-    mt_info("worker in group %s on %s, %d thread(s)", w->cfg->group,
-            w->cfg->tasks_topic, w->opts.threads);
+    mt_info("worker in group %s on %s and %s, %d thread(s)", w->cfg->group,
+            w->cfg->priority_topic, w->cfg->tasks_topic, w->opts.threads);
     while (!*stop) {
         /* Block in poll only when no task is in flight; otherwise come
          * back quickly to produce what the map threads finish. */

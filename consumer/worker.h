@@ -20,6 +20,8 @@ typedef struct worker_opts {
     size_t max_bytes;          /* task bytes held before partitions pause */
     int revoke_wait_ms;        /* on rebalance: wait for running tasks */
     int stop_wait_ms;          /* on shutdown: wait for running tasks */
+    int retries;               /* times a failed task is run again */
+    int retry_backoff_ms;      /* pause before the first retry; doubles */
 } worker_opts_t;
 
 typedef struct worker worker_t;

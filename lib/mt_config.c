@@ -45,6 +45,15 @@ static int set_int(int *slot, const char *value, long min, long max,
     return 0;
 }
 
+/* Takes over path. */
+static int add_plugin(mt_config_t *cfg, char *path) {
+    char **list = realloc(cfg->plugins, (cfg->nplugins + 1) * sizeof *list);
+    if (!list) return -1;
+    cfg->plugins = list;
+    list[cfg->nplugins++] = path;
+    return 0;
+}
+
 int mt_config_init(mt_config_t *cfg, const char *group_env,
                    const char *default_group, char *err, size_t errsize) {
     static const struct {
@@ -57,6 +66,8 @@ int mt_config_init(mt_config_t *cfg, const char *group_env,
         {"MT_TASKS_TOPIC", offsetof(mt_config_t, tasks_topic), MT_DEFAULT_TASKS_TOPIC},
         {"MT_RESULTS_TOPIC", offsetof(mt_config_t, results_topic), MT_DEFAULT_RESULTS_TOPIC},
         {"MT_DLQ_TOPIC", offsetof(mt_config_t, dlq_topic), MT_DEFAULT_DLQ_TOPIC},
+        {"MT_PRIORITY_TOPIC", offsetof(mt_config_t, priority_topic),
+         MT_DEFAULT_PRIORITY_TOPIC},
     };
     memset(cfg, 0, sizeof *cfg);
     cfg->partitions = MT_DEFAULT_PARTITIONS;
@@ -70,6 +81,19 @@ int mt_config_init(mt_config_t *cfg, const char *group_env,
     const char *p = group_env ? getenv(group_env) : NULL;
     if ((p && *p) || default_group)
         if (set_str(&cfg->group, p && *p ? p : default_group) != 0) goto oom;
+    /* MT_PLUGINS: paths separated by ':', like PATH */
+    for (p = getenv("MT_PLUGINS"); p && *p;) {
+        const char *colon = strchr(p, ':');
+        size_t len = colon ? (size_t)(colon - p) : strlen(p);
+        if (len) {
+            char *path = strndup(p, len);
+            if (!path || add_plugin(cfg, path) != 0) {
+                free(path);
+                goto oom;
+            }
+        }
+        p = colon ? colon + 1 : p + len;
+    }
     p = getenv("MT_PARTITIONS");
     if (p && *p &&
         set_int(&cfg->partitions, p, 1, 100000, "MT_PARTITIONS", err, errsize))
@@ -90,7 +114,10 @@ void mt_config_free(mt_config_t *cfg) {
     free(cfg->tasks_topic);
     free(cfg->results_topic);
     free(cfg->dlq_topic);
+    free(cfg->priority_topic);
     free(cfg->group);
+    for (size_t k = 0; k < cfg->nplugins; k++) free(cfg->plugins[k]);
+    free(cfg->plugins);
     for (size_t k = 0; k < cfg->nprops; k++) free(cfg->props[k]);
     free(cfg->props);
     memset(cfg, 0, sizeof *cfg);
@@ -130,6 +157,16 @@ int mt_config_option(mt_config_t *cfg, int opt, const char *arg, char *err,
     case MT_OPT_TASKS_TOPIC: slot = &cfg->tasks_topic; break;
     case MT_OPT_RESULTS_TOPIC: slot = &cfg->results_topic; break;
     case MT_OPT_DLQ_TOPIC: slot = &cfg->dlq_topic; break;
+    case MT_OPT_PRIORITY_TOPIC: slot = &cfg->priority_topic; break;
+    case MT_OPT_PLUGIN: {
+        char *path = strdup(arg);
+        if (!path || add_plugin(cfg, path) != 0) {
+            free(path);
+            snprintf(err, errsize, "out of memory");
+            return -1;
+        }
+        return 1;
+    }
     case MT_OPT_PARTITIONS:
         return set_int(&cfg->partitions, arg, 1, 100000, "--partitions", err,
                        errsize) ? -1 : 1;

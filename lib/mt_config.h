@@ -17,6 +17,7 @@
 #define MT_DEFAULT_TASKS_TOPIC "mt.tasks"
 #define MT_DEFAULT_RESULTS_TOPIC "mt.results"
 #define MT_DEFAULT_DLQ_TOPIC "mt.dlq"
+#define MT_DEFAULT_PRIORITY_TOPIC "mt.tasks.high"
 #define MT_DEFAULT_PARTITIONS 12
 
 typedef struct mt_config {
@@ -25,11 +26,14 @@ typedef struct mt_config {
     char *tasks_topic;    /* MT_TASKS_TOPIC, --tasks-topic */
     char *results_topic;  /* MT_RESULTS_TOPIC, --results-topic */
     char *dlq_topic;      /* MT_DLQ_TOPIC, --dlq-topic */
+    char *priority_topic; /* MT_PRIORITY_TOPIC, --priority-topic */
     char *group;          /* -g/--group: consumer group (see mt_config_init) */
     int partitions;       /* MT_PARTITIONS, --partitions: for new topics */
     int replication;      /* MT_REPLICATION, --replication: -1 = broker's */
     char **props;         /* -X key=value, in order given */
     size_t nprops;
+    char **plugins;       /* MT_PLUGINS (colon-separated), --plugin: .so paths */
+    size_t nplugins;
 } mt_config_t;
 
 /* Codes of the shared long options, above any single-character option. */
@@ -47,6 +51,8 @@ enum {
     MT_OPT_PARTITIONS,
     MT_OPT_REPLICATION,
     MT_OPT_VERSION,
+    MT_OPT_PRIORITY_TOPIC,
+    MT_OPT_PLUGIN,
 };
 
 /* The shared options for a getopt_long table, and their short letters. */
@@ -56,6 +62,8 @@ enum {
     {"tasks-topic", required_argument, NULL, MT_OPT_TASKS_TOPIC},              \
     {"results-topic", required_argument, NULL, MT_OPT_RESULTS_TOPIC},          \
     {"dlq-topic", required_argument, NULL, MT_OPT_DLQ_TOPIC},                  \
+    {"priority-topic", required_argument, NULL, MT_OPT_PRIORITY_TOPIC},        \
+    {"plugin", required_argument, NULL, MT_OPT_PLUGIN},                        \
     {"partitions", required_argument, NULL, MT_OPT_PARTITIONS},                \
     {"replication", required_argument, NULL, MT_OPT_REPLICATION},              \
     {"verbose", no_argument, NULL, MT_OPT_VERBOSE},                            \
@@ -73,6 +81,10 @@ enum {
     "      --tasks-topic T     tasks topic (MT_TASKS_TOPIC; " MT_DEFAULT_TASKS_TOPIC ")\n" \
     "      --results-topic T   results topic (MT_RESULTS_TOPIC; " MT_DEFAULT_RESULTS_TOPIC ")\n" \
     "      --dlq-topic T       dead-letter topic (MT_DLQ_TOPIC; " MT_DEFAULT_DLQ_TOPIC ")\n" \
+    "      --priority-topic T  tasks topic of high-priority jobs\n"          \
+    "                          (MT_PRIORITY_TOPIC; " MT_DEFAULT_PRIORITY_TOPIC ")\n" \
+    "      --plugin PATH       load an op from a shared object (repeatable;\n" \
+    "                          MT_PLUGINS: paths separated by ':')\n"      \
     "      --partitions N      partitions of topics created (MT_PARTITIONS; 12)\n" \
     "      --replication N     replication factor of topics created\n"       \
     "                          (MT_REPLICATION; broker default)\n"          \
@@ -97,6 +109,10 @@ void mt_config_free(mt_config_t *cfg);
  * with a message in err. */
 int mt_config_option(mt_config_t *cfg, int opt, const char *arg, char *err,
                      size_t errsize);
+
+/* Loads every plugin of cfg->plugins (see mt_plugin.h). Returns 0, or -1
+ * with a message naming the plugin that failed. */
+int mt_config_load_plugins(const mt_config_t *cfg, char *err, size_t errsize);
 
 /* Adds a librdkafka property given as "key=value". Returns 0 or -1. */
 int mt_config_add_prop(mt_config_t *cfg, const char *kv, char *err,

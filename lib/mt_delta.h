@@ -19,6 +19,16 @@ typedef enum mt_delta_kind {
     MT_DELTA_FSUM = 'f', /* floating-point sum */
     MT_DELTA_MIN = '<',  /* smallest value wins */
     MT_DELTA_MAX = '>',  /* largest value wins */
+    /* count, mean and sum of squared deviations of a sample, merged with
+     * Chan et al.'s pairwise formula: a variance that stays accurate when
+     * the mean is large next to the spread, where a sum of squares would
+     * cancel catastrophically. */
+    MT_DELTA_MOMENTS = 'm',
+    /* a piece of output with a position (task or line number): kept
+     * apart, read back in position order, at most `limit` of the lowest
+     * positions kept per job (0: all). The field name is the position in
+     * decimal, a tab, then the piece's bytes: see mt_delta_add_piece(). */
+    MT_DELTA_PIECE = 'o',
 } mt_delta_kind_t;
 
 /* A field as seen through mt_delta_get(). field points into the delta and
@@ -27,9 +37,14 @@ typedef struct mt_delta_entry {
     mt_delta_kind_t kind;
     const char *field;
     size_t field_len;
-    int64_t i;  /* value for MT_DELTA_SUM */
-    double f;   /* value for the other kinds */
+    int64_t i;     /* SUM: the value; MOMENTS: the count; PIECE: position */
+    double f;      /* FSUM, MIN, MAX: the value; MOMENTS: the mean */
+    double m2;     /* MOMENTS: sum of squared deviations from the mean */
+    int64_t limit; /* PIECE: pieces kept per job, 0 for all */
 } mt_delta_entry_t;
+
+/* Largest position of a piece: positions are exact as Redis scores. */
+#define MT_DELTA_MAX_POSITION ((int64_t)1 << 53)
 
 /* Largest field name accepted, in bytes. */
 #define MT_DELTA_MAX_FIELD (1024 * 1024)
@@ -54,6 +69,19 @@ void mt_delta_clear(mt_delta_t *d);
 int mt_delta_add(mt_delta_t *d, mt_delta_kind_t kind, const void *field,
                  size_t field_len, int64_t i, double f, char *err,
                  size_t errsize);
+
+/* Merges a field of any kind, with every value e holds (e->field names
+ * it). Same contract as mt_delta_add; moments need a count >= 0 and a
+ * finite mean and m2 >= 0, pieces a position in [0, MT_DELTA_MAX_POSITION]
+ * and a limit >= 0. */
+int mt_delta_add_entry(mt_delta_t *d, const mt_delta_entry_t *e, char *err,
+                       size_t errsize);
+
+/* Adds the MT_DELTA_PIECE at position pos holding len bytes, named as
+ * described above. Returns 0 or -1 with a message. */
+int mt_delta_add_piece(mt_delta_t *d, int64_t pos, int64_t limit,
+                       const void *bytes, size_t len, char *err,
+                       size_t errsize);
 
 /* Shorthand for an MT_DELTA_SUM of n; the hot path of counting ops. */
 int mt_delta_add_int(mt_delta_t *d, const void *field, size_t field_len,

@@ -391,3 +391,95 @@ int mt_kafka_ensure_topics(rd_kafka_t *rk, const mt_config_t *cfg,
     }
     return 0;
 }
+
+int mt_kafka_scan(const mt_config_t *cfg, const char *topic, mt_kafka_scan_fn fn,
+                  void *opaque, int timeout_ms, char *err, size_t errsize) {
+    /* No group: partitions are assigned by hand and nothing is committed,
+     * so reading never disturbs the programs that consume the topic. */
+    const char *const defaults[] = {
+        "client.id", "microtask-scan",
+        "group.id", "microtask-scan", /* never joined: needed by assign() */
+        "enable.auto.commit", "false",
+        "enable.partition.eof", "true",
+        NULL,
+    };
+    rd_kafka_conf_t *conf = make_conf(cfg, defaults, err, errsize);
+    if (!conf) return -1;
+    char e[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(err, errsize, "cannot create consumer: %s", e);
+        return -1;
+    }
+    int rc = -1, nparts = mt_kafka_partition_count(rk, topic, timeout_ms, err, errsize);
+    rd_kafka_topic_partition_list_t *assign = NULL;
+    int64_t *end = NULL;
+    if (nparts < 0) goto out;
+    assign = rd_kafka_topic_partition_list_new(nparts);
+    end = calloc((size_t)nparts, sizeof *end);
+    if (!end) {
+        snprintf(err, errsize, "out of memory");
+        goto out;
+    }
+    int left = 0; /* partitions with messages still to read */
+    for (int p = 0; p < nparts; p++) {
+        int64_t lo, hi;
+        rd_kafka_resp_err_t qe = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi,
+                                                                  timeout_ms);
+        if (qe) {
+            snprintf(err, errsize, "%s[%d]: %s", topic, p, rd_kafka_err2str(qe));
+            goto out;
+        }
+        end[p] = hi;
+        if (hi > lo) {
+            rd_kafka_topic_partition_list_add(assign, topic, p)->offset = lo;
+            left++;
+        }
+    }
+    if (left == 0) {
+        rc = 0;
+        goto out;
+    }
+    rd_kafka_resp_err_t ae = rd_kafka_assign(rk, assign);
+    if (ae) {
+        snprintf(err, errsize, "cannot read %s: %s", topic, rd_kafka_err2str(ae));
+        goto out;
+    }
+    long long give_up = mt_clock_ms() + timeout_ms;
+    while (left > 0) {
+        if (mt_clock_ms() > give_up) {
+            snprintf(err, errsize, "timed out reading %s", topic);
+            goto out;
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        if (!m) continue;
+        int p = m->partition;
+        if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            snprintf(err, errsize, "reading %s: %s", topic, rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            goto out;
+        }
+        if (!m->err) {
+            give_up = mt_clock_ms() + timeout_ms;
+            if (m->offset < end[p] && fn(opaque, m) != 0) {
+                rd_kafka_message_destroy(m);
+                rc = 0;
+                goto out;
+            }
+        }
+        /* done with a partition at its end as it was when we started */
+        int64_t next = m->err ? m->offset : m->offset + 1; /* EOF: the next offset */
+        if (p >= 0 && p < nparts && end[p] >= 0 && next >= end[p]) {
+            end[p] = -1;
+            left--;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rc = 0;
+out:
+    if (assign) rd_kafka_topic_partition_list_destroy(assign);
+    free(end);
+    rd_kafka_destroy(rk);
+    return rc;
+}

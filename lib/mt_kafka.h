@@ -73,6 +73,14 @@ int mt_kafka_ensure_topics(rd_kafka_t *rk, const mt_config_t *cfg,
                            const char *const *topics, size_t ntopics,
                            int timeout_ms, char *err, size_t errsize);
 
+/* Reads every message of a topic that is there when the call starts, from
+ * the oldest kept, partition by partition, without joining a group, and
+ * calls fn for each (non-zero from fn stops the scan). Returns 0, or -1
+ * with a message (no progress for timeout_ms counts as an error). */
+typedef int (*mt_kafka_scan_fn)(void *opaque, const rd_kafka_message_t *m);
+int mt_kafka_scan(const mt_config_t *cfg, const char *topic, mt_kafka_scan_fn fn,
+                  void *opaque, int timeout_ms, char *err, size_t errsize);
+
 /* Returns the topic's partition count, or -1 with a message in err. */
 int mt_kafka_partition_count(rd_kafka_t *rk, const char *topic,
                              int timeout_ms, char *err, size_t errsize);

@@ -1,19 +1,41 @@
-/* mt_op.c - the table of built-in ops (see mt_op.h). */
+/* mt_op.c - the table of ops (see mt_op.h): the built-in ones, then those
+ * loaded from plugins at start-up. */
 #include "mt_op.h"
 
+#include <stdio.h>
 #include <string.h>
 
-static const mt_op_t *const builtin_ops[] = {
-    &mt_op_wordcount,
-    &mt_op_sleep,
-    NULL,
+const unsigned char mt_op_newline[256] = {['\n'] = 1};
+
+#define MAX_OPS 64
+
+static const mt_op_t *ops[MAX_OPS + 1] = {
+    &mt_op_wordcount, &mt_op_stats, &mt_op_grep, &mt_op_exec, &mt_op_sleep, NULL,
 };
 
 const mt_op_t *mt_op_find(const char *name) {
     if (!name) return NULL;
-    for (size_t k = 0; builtin_ops[k]; k++)
-        if (strcmp(builtin_ops[k]->name, name) == 0) return builtin_ops[k];
+    for (size_t k = 0; ops[k]; k++)
+        if (strcmp(ops[k]->name, name) == 0) return ops[k];
     return NULL;
 }
 
-const mt_op_t *const *mt_op_all(void) { return builtin_ops; }
+const mt_op_t *const *mt_op_all(void) { return ops; }
+
+/* Called from start-up code only (loading plugins), before any thread that
+ * looks ops up exists, so the table needs no lock. */
+int mt_op_register(const mt_op_t *op, char *err, size_t errsize) {
+    size_t n = 0;
+    if (mt_op_find(op->name)) {
+        snprintf(err, errsize, "an op named \"%s\" exists already", op->name);
+        return -1;
+    }
+    while (ops[n]) n++;
+    if (n == MAX_OPS) {
+        snprintf(err, errsize, "too many ops (at most %d)", MAX_OPS);
+        return -1;
+    }
+    ops[n] = op;
+    ops[n + 1] = NULL;
+    return 0;
+}

@@ -18,13 +18,28 @@
 #include "mt_delta.h"
 
 /* A field of a job's merged result as read back from Redis. name may hold
- * any bytes; value is the decimal text Redis stores, NUL-terminated. */
+ * any bytes; value is the text Redis stores, NUL-terminated: a decimal
+ * number, or "count mean m2" for MT_DELTA_MOMENTS. A piece (MT_DELTA_PIECE)
+ * has piece set, its bytes in name and its position in position; value is
+ * NULL. Pieces come after the other fields, in position order. */
 typedef struct mt_field {
     const char *name;
     size_t name_len;
     const char *value;
     size_t value_len;
+    int piece;
+    int64_t position;
 } mt_field_t;
+
+/* What a map function knows about its task besides the bytes. */
+typedef struct mt_map_ctx {
+    const json_t *args;   /* the job's op arguments (an object), or NULL */
+    int64_t seq;          /* task number, from 0 */
+    uint64_t first_line;  /* 1-based input line number of its first byte */
+    uint64_t offset;      /* input byte offset of its first byte */
+} mt_map_ctx_t;
+
+struct mt_plugin;
 
 typedef struct mt_op {
     const char *name;     /* as given to --op and carried in each task */
@@ -33,10 +48,15 @@ typedef struct mt_op {
     /* boundary[b] != 0 when a task may end right after byte b. */
     const unsigned char *boundary;
 
-    /* Maps one task. args is the job's argument object (may be NULL).
-     * Merges into out; returns 0, or -1 with a message in err. Must be
-     * thread-safe: several tasks are mapped at once. */
-    int (*map)(const json_t *args, const void *data, size_t len,
+    /* Checks the job's arguments (may be NULL) once, before any task is
+     * produced, so that a bad pattern or command fails the submission and
+     * not every task. Returns 0, or -1 with a message. NULL: no check. */
+    int (*check_args)(const json_t *args, char *err, size_t errsize);
+
+    /* Maps one task into out. Returns 0, or -1 with a message in err (the
+     * task is retried, then dead-lettered). Must be thread-safe: several
+     * tasks are mapped at once. */
+    int (*map)(const mt_map_ctx_t *ctx, const void *data, size_t len,
                mt_delta_t *out, char *err, size_t errsize);
 
     /* Builds the op's part of the result: a new JSON object whose keys are
@@ -44,17 +64,33 @@ typedef struct mt_op {
      * a message in err on failure. */
     json_t *(*finish)(const json_t *args, const mt_field_t *fields, size_t n,
                       char *err, size_t errsize);
+
+    /* Set for an op loaded from a plugin (mt_plugin.h): it has its own
+     * map, merge and finish on opaque bytes, and map and finish above are
+     * NULL. */
+    const struct mt_plugin *plugin;
 } mt_op_t;
 
 /* The op with this name, or NULL. */
 const mt_op_t *mt_op_find(const char *name);
 
-/* The built-in ops, ending with NULL. */
+/* The ops, built-in then loaded, ending with NULL. */
 const mt_op_t *const *mt_op_all(void);
+
+/* Adds an op (from a plugin) for the life of the process. Start-up code
+ * only: the table is not locked. Returns 0, or -1 with a message when the
+ * name is taken or the table is full. */
+int mt_op_register(const mt_op_t *op, char *err, size_t errsize);
 
 /* ---- built-in ops (one file each) ---- */
 extern const mt_op_t mt_op_wordcount;
+extern const mt_op_t mt_op_stats;
+extern const mt_op_t mt_op_grep;
+extern const mt_op_t mt_op_exec;
 extern const mt_op_t mt_op_sleep;
+
+/* Task boundaries of line-based ops: after each newline. */
+extern const unsigned char mt_op_newline[256];
 
 /* Word separators of wordcount: ASCII control bytes, space, punctuation.
  * Exposed for tests and for ops that split on words. */

@@ -13,11 +13,10 @@
 
 #include "mt_op.h"
 
-static const unsigned char newline_only[256] = {['\n'] = 1};
 
-static int sleep_map(const json_t *args, const void *data, size_t len,
+static int sleep_map(const mt_map_ctx_t *ctx, const void *data, size_t len,
                      mt_delta_t *out, char *err, size_t errsize) {
-    json_t *ms = args ? json_object_get(args, "ms") : NULL;
+    json_t *ms = ctx->args ? json_object_get(ctx->args, "ms") : NULL;
     if (ms && (!json_is_integer(ms) || json_integer_value(ms) < 0 ||
                json_integer_value(ms) > 86400000)) {
         snprintf(err, errsize, "sleep: \"ms\" must be a whole number of milliseconds");
@@ -62,7 +61,7 @@ const mt_op_t mt_op_sleep = {
     .name = "sleep",
     .summary = "count tasks, lines and bytes after sleeping args.ms per task (tests)",
     .unit = "line",
-    .boundary = newline_only,
+    .boundary = mt_op_newline,
     .map = sleep_map,
     .finish = sleep_finish,
 };

@@ -30,9 +30,9 @@ const unsigned char mt_wordcount_separator[256] = {
     ['}'] = 1, ['~'] = 1,
 };
 
-static int wordcount_map(const json_t *args, const void *data, size_t len,
+static int wordcount_map(const mt_map_ctx_t *ctx, const void *data, size_t len,
                          mt_delta_t *out, char *err, size_t errsize) {
-    (void)args;
+    (void)ctx;
     const unsigned char *p = data, *end = p + len;
     /* Words are lower-cased into a scratch copy, then counted as slices. */
     unsigned char *low = malloc(len ? len : 1);

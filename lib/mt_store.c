@@ -7,6 +7,10 @@
  *   mt:job:ID:merged    bitmap: bit N set once task N is counted
  *   mt:job:ID:result    hash: the merged result fields (wordcount: word->n)
  *   mt:job:ID:failed    hash: task number -> why it failed
+ *   mt:job:ID:pieces    sorted set: pieces of output (grep's matching lines,
+ *                       exec's outputs) scored by position, each member
+ *                       "position<TAB>bytes"
+ *   mt:job:ID:state     string: a plugin op's merged state (opaque bytes)
  * A job's state goes submitting -> running (total known) -> done or
  * done_with_errors; or submitting -> failed when submission failed. */
 #define _POSIX_C_SOURCE 200809L
@@ -17,6 +21,7 @@
 #include <string.h>
 
 #include "mt_clock.h"
+#include "mt_utf8.h"
 
 /* Shared by the scripts that can finish a job: exactly one of them sees
  * done + failed reach total while the state is still "running". */
@@ -50,16 +55,24 @@
     "  return total ~= nil and tonumber(seq) >= total\n"                       \
     "end\n"
 
-/* KEYS: job, merged, result. ARGV: id, now, run, n, seq x n,
+/* KEYS: job, merged, result, pieces. ARGV: id, now, run, n, seq x n,
  * (kind field value)*. Returns {n, completed}; {-1, seq} when a task is
  * merged already (nothing changed: filter and retry); {-2} for a message of
- * another submission; {-3, why} when the batch cannot be merged. */
+ * another submission; {-3, why} when the batch cannot be merged.
+ * Values: 'i' '<' '>' 'f' a number; 'm' "count mean m2"; 'o' "pos limit".
+ * Moments merge as in mt_delta.c; numbers are written with 17 significant
+ * digits, so they read back as the same doubles. */
 static const char merge_script[] =
     LUA_COMPLETE LUA_CHECKS
-    "local job, bits, res = KEYS[1], KEYS[2], KEYS[3]\n"
+    "local job, bits, res, pieces = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
     "if stale(job, ARGV[3]) then return {-2, 'stale'} end\n"
-    "if wrong_type(bits, 'string') or wrong_type(res, 'hash') then\n"
+    "if wrong_type(bits, 'string') or wrong_type(res, 'hash') or\n"
+    "   wrong_type(pieces, 'zset') then\n"
     "  return {-3, 'the job\\'s keys in Redis have the wrong type'}\n"
+    "end\n"
+    "local function moments(s)\n"
+    "  local n, m, q = string.match(s, '^(%S+) (%S+) (%S+)$')\n"
+    "  return tonumber(n), tonumber(m), tonumber(q)\n"
     "end\n"
     "local n = tonumber(ARGV[4])\n"
     "for i = 5, n + 4 do\n"
@@ -69,19 +82,23 @@ static const char merge_script[] =
     "  if redis.call('GETBIT', bits, ARGV[i]) == 1 then return {-1, ARGV[i]} end\n"
     "end\n"
     "for i = n + 5, #ARGV, 3 do\n"
-    "  local kind, f, v = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])\n"
-    "  local cur = redis.call('HGET', res, f)\n"
+    "  local kind, f, v = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
+    "  local cur = kind ~= 'o' and redis.call('HGET', res, f)\n"
     "  if cur then\n"
-    "    if kind == 'i' and not string.match(cur, '^-?%d+$') then\n"
-    "      return {-3, 'a field holds integers and non-integers'}\n"
-    "    end\n"
-    "    local c = tonumber(cur)\n"
-    "    if c == nil then return {-3, 'a field holds a non-number'} end\n"
-    "    if kind == 'i' and math.abs(c + v) >= 9.2e18 then\n"
-    "      return {-3, 'an integer sum would overflow'}\n"
-    "    end\n"
-    "    if kind == 'f' and math.abs(c + v) == math.huge then\n"
-    "      return {-3, 'a floating-point sum would overflow'}\n"
+    "    if kind == 'm' then\n"
+    "      if not moments(cur) then return {-3, 'a field holds no moments'} end\n"
+    "    else\n"
+    "      if kind == 'i' and not string.match(cur, '^-?%d+$') then\n"
+    "        return {-3, 'a field holds integers and non-integers'}\n"
+    "      end\n"
+    "      local c = tonumber(cur)\n"
+    "      if c == nil then return {-3, 'a field holds a non-number'} end\n"
+    "      if kind == 'i' and math.abs(c + tonumber(v)) >= 9.2e18 then\n"
+    "        return {-3, 'an integer sum would overflow'}\n"
+    "      end\n"
+    "      if kind == 'f' and math.abs(c + tonumber(v)) == math.huge then\n"
+    "        return {-3, 'a floating-point sum would overflow'}\n"
+    "      end\n"
     "    end\n"
     "  end\n"
     "end\n"
@@ -90,6 +107,25 @@ static const char merge_script[] =
     "  local kind, f, v = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
     "  if kind == 'i' then redis.call('HINCRBY', res, f, v)\n"
     "  elseif kind == 'f' then redis.call('HINCRBYFLOAT', res, f, v)\n"
+    "  elseif kind == 'm' then\n"
+    "    local cur = redis.call('HGET', res, f)\n"
+    "    if cur then\n"
+    "      local na, ma, qa = moments(cur)\n"
+    "      local nb, mb, qb = moments(v)\n"
+    "      if nb > 0 and na > 0 then\n"
+    "        local nn = na + nb\n"
+    "        local d = mb - ma\n"
+    "        v = string.format('%.17g %.17g %.17g', nn, ma + d * (nb / nn),\n"
+    "                          qa + qb + d * d * (na / nn) * nb)\n"
+    "      elseif nb == 0 then v = cur end\n"
+    "    end\n"
+    "    redis.call('HSET', res, f, v)\n"
+    "  elseif kind == 'o' then\n"
+    "    local pos, limit = string.match(v, '^(%S+) (%S+)$')\n"
+    "    redis.call('ZADD', pieces, pos, f)\n"
+    "    if tonumber(limit) > 0 then\n"
+    "      redis.call('ZREMRANGEBYRANK', pieces, limit, -1)\n"
+    "    end\n"
     "  else\n"
     "    local cur = tonumber(redis.call('HGET', res, f))\n"
     "    local x = tonumber(v)\n"
@@ -100,6 +136,58 @@ static const char merge_script[] =
     "end\n"
     "redis.call('HINCRBY', job, 'done', n)\n"
     "return {n, complete(job, ARGV[1], ARGV[2])}\n";
+
+/* KEYS: job, state. Returns {version, state or false}: read together, so
+ * the version says which state was read. */
+static const char state_read_script[] =
+    "local v = redis.call('HGET', KEYS[1], 'state_version') or '0'\n"
+    "return {v, redis.call('GET', KEYS[2])}\n";
+
+/* KEYS: job, merged, state. ARGV: id, now, run, version, n, seq x n, new
+ * state. Like merge_script, for a plugin op whose state is opaque bytes
+ * merged by the plugin: the new state is written only if no other merge
+ * came in since version was read ({-4} otherwise: read, merge, try again). */
+static const char state_merge_script[] =
+    LUA_COMPLETE LUA_CHECKS
+    "local job, bits, st = KEYS[1], KEYS[2], KEYS[3]\n"
+    "if stale(job, ARGV[3]) then return {-2, 'stale'} end\n"
+    "if wrong_type(bits, 'string') or wrong_type(st, 'string') then\n"
+    "  return {-3, 'the job\\'s keys in Redis have the wrong type'}\n"
+    "end\n"
+    "local n = tonumber(ARGV[5])\n"
+    "for i = 6, n + 5 do\n"
+    "  if beyond(job, ARGV[i]) then\n"
+    "    return {-3, 'task ' .. ARGV[i] .. ' is beyond the job\\'s last task'}\n"
+    "  end\n"
+    "  if redis.call('GETBIT', bits, ARGV[i]) == 1 then return {-1, ARGV[i]} end\n"
+    "end\n"
+    "if (redis.call('HGET', job, 'state_version') or '0') ~= ARGV[4] then\n"
+    "  return {-4}\n"
+    "end\n"
+    "for i = 6, n + 5 do redis.call('SETBIT', bits, ARGV[i], 1) end\n"
+    "redis.call('SET', st, ARGV[n + 6])\n"
+    "redis.call('HINCRBY', job, 'state_version', 1)\n"
+    "redis.call('HINCRBY', job, 'done', n)\n"
+    "return {n, complete(job, ARGV[1], ARGV[2])}\n";
+
+/* KEYS: job, merged, failed. ARGV: run, seq x n. Counts the listed failed
+ * tasks as not done again, so they can run once more; returns the task
+ * numbers reopened ({-2} for another submission). */
+static const char reopen_script[] =
+    "if redis.call('HGET', KEYS[1], 'run') ~= ARGV[1] then return {-2} end\n"
+    "local out = {}\n"
+    "for i = 2, #ARGV do\n"
+    "  if redis.call('HDEL', KEYS[3], ARGV[i]) == 1 then\n"
+    "    redis.call('SETBIT', KEYS[2], ARGV[i], 0)\n"
+    "    redis.call('HINCRBY', KEYS[1], 'failed', -1)\n"
+    "    out[#out + 1] = tonumber(ARGV[i])\n"
+    "  end\n"
+    "end\n"
+    "if #out > 0 and redis.call('HGET', KEYS[1], 'state') == 'done_with_errors' then\n"
+    "  redis.call('HSET', KEYS[1], 'state', 'running')\n"
+    "  redis.call('HDEL', KEYS[1], 'finished_ms')\n"
+    "end\n"
+    "return out\n";
 
 /* KEYS: job, merged, failed. ARGV: id, now, run, seq, reason. Returns as
  * merge_script ({0, 0} when the task was counted already). */
@@ -206,6 +294,19 @@ int mt_store_fail(mt_redis_t *r, const char *job, const char *reason,
     return 0;
 }
 
+int mt_store_set_meta(mt_redis_t *r, const char *job, const char *priority,
+                      const char *deadline_ms, char *err, size_t errsize) {
+    char k[200];
+    key(k, sizeof k, job, "");
+    redisReply *rep = deadline_ms
+        ? mt_redis_cmd(r, err, errsize, "HSET %s priority %s deadline_ms %s", k,
+                       priority, deadline_ms)
+        : mt_redis_cmd(r, err, errsize, "HSET %s priority %s", k, priority);
+    if (!rep) return -1;
+    freeReplyObject(rep);
+    return 0;
+}
+
 int mt_store_note(mt_redis_t *r, const char *job, const char *note, char *err,
                   size_t errsize) {
     char k[200];
@@ -269,12 +370,12 @@ static int outcome(const redisReply *rep, int *completed, char *err,
 int mt_store_merge(mt_redis_t *r, const char *job, const char *run_id,
                    const int64_t *seqs, size_t n, const mt_delta_t *delta,
                    int *completed, char *err, size_t errsize) {
-    size_t nf = mt_delta_size(delta), argc = 7 + n + 3 * nf;
+    size_t nf = mt_delta_size(delta), argc = 8 + n + 3 * nf;
     const char **argv = malloc(argc * sizeof *argv);
     size_t *argvlen = malloc(argc * sizeof *argvlen);
     /* seq numbers, then one formatted value per field */
-    char (*num)[32] = malloc((n + nf + 1) * sizeof *num);
-    char kjob[200], kbits[200], kres[200], now[24], cnt[24];
+    char (*num)[80] = malloc((n + nf + 1) * sizeof *num);
+    char kjob[200], kbits[200], kres[200], kpieces[200], now[24], cnt[24];
     int rc = -1;
     *completed = 0;
     if (!argv || !argvlen || !num) {
@@ -284,11 +385,12 @@ int mt_store_merge(mt_redis_t *r, const char *job, const char *run_id,
     key(kjob, sizeof kjob, job, "");
     key(kbits, sizeof kbits, job, ":merged");
     key(kres, sizeof kres, job, ":result");
+    key(kpieces, sizeof kpieces, job, ":pieces");
     snprintf(now, sizeof now, "%lld", mt_wall_ms());
     snprintf(cnt, sizeof cnt, "%zu", n);
-    const char *fixed[] = {kjob, kbits, kres, job, now, run_id, cnt};
+    const char *fixed[] = {kjob, kbits, kres, kpieces, job, now, run_id, cnt};
     size_t a = 0;
-    for (; a < 7; a++) {
+    for (; a < 8; a++) {
         argv[a] = fixed[a];
         argvlen[a] = strlen(fixed[a]);
     }
@@ -297,7 +399,7 @@ int mt_store_merge(mt_redis_t *r, const char *job, const char *run_id,
                                       (long long)seqs[i]);
         argv[a] = num[i];
     }
-    static const char kinds[] = "if<>";
+    static const char kinds[] = "if<>mo";
     for (size_t i = 0; i < nf; i++) {
         mt_delta_entry_t e;
         mt_delta_get(delta, i, &e);
@@ -307,12 +409,18 @@ int mt_store_merge(mt_redis_t *r, const char *job, const char *run_id,
         argv[a] = e.field;
         argvlen[a++] = e.field_len;
         if (e.kind == MT_DELTA_SUM)
-            argvlen[a] = (size_t)snprintf(v, 32, "%lld", (long long)e.i);
+            argvlen[a] = (size_t)snprintf(v, 80, "%lld", (long long)e.i);
+        else if (e.kind == MT_DELTA_MOMENTS)
+            argvlen[a] = (size_t)snprintf(v, 80, "%lld %.17g %.17g", (long long)e.i,
+                                          e.f, e.m2);
+        else if (e.kind == MT_DELTA_PIECE)
+            argvlen[a] = (size_t)snprintf(v, 80, "%lld %lld", (long long)e.i,
+                                          (long long)e.limit);
         else
-            argvlen[a] = (size_t)snprintf(v, 32, "%.17g", e.f);
+            argvlen[a] = (size_t)snprintf(v, 80, "%.17g", e.f);
         argv[a++] = v;
     }
-    redisReply *rep = mt_redis_script(r, merge_script, 3, (int)argc, argv,
+    redisReply *rep = mt_redis_script(r, merge_script, 4, (int)argc, argv,
                                       argvlen, err, errsize);
     if (!rep) goto out;
     rc = outcome(rep, completed, err, errsize);
@@ -321,6 +429,99 @@ out:
     free(argv);
     free(argvlen);
     free(num);
+    return rc;
+}
+
+int mt_store_merge_state(mt_redis_t *r, const char *job, const char *run_id,
+                         const int64_t *seqs, size_t n, mt_store_combine_fn combine,
+                         void *opaque, int *completed, char *err, size_t errsize) {
+    size_t argc = 9 + n;
+    const char **argv = malloc(argc * sizeof *argv);
+    size_t *argvlen = malloc(argc * sizeof *argvlen);
+    char (*num)[24] = malloc((n ? n : 1) * sizeof *num);
+    char kjob[200], kbits[200], kstate[200], now[24], cnt[24], version[32];
+    mt_buf_t merged = MT_BUF_INIT;
+    int rc = MT_STORE_ERROR;
+    *completed = 0;
+    if (!argv || !argvlen || !num) {
+        snprintf(err, errsize, "out of memory");
+        goto out;
+    }
+    key(kjob, sizeof kjob, job, "");
+    key(kbits, sizeof kbits, job, ":merged");
+    key(kstate, sizeof kstate, job, ":state");
+    snprintf(cnt, sizeof cnt, "%zu", n);
+    for (size_t i = 0; i < n; i++) {
+        argvlen[9 + i - 1] = (size_t)snprintf(num[i], sizeof num[i], "%lld",
+                                              (long long)seqs[i]);
+        argv[9 + i - 1] = num[i];
+    }
+    /* Optimistic: read the state and its version, merge outside Redis,
+     * write only if nobody wrote in between. Two aggregators merging into
+     * one job take turns; each turn is short. */
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        const char *rargv[] = {kjob, kstate};
+        redisReply *rep = mt_redis_script(r, state_read_script, 2, 2, rargv, NULL,
+                                          err, errsize);
+        if (!rep) goto out;
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+            rep->element[0]->type != REDIS_REPLY_STRING) {
+            freeReplyObject(rep);
+            snprintf(err, errsize, "unexpected reply from Redis");
+            goto out;
+        }
+        snprintf(version, sizeof version, "%s", rep->element[0]->str);
+        const redisReply *cur = rep->element[1];
+        int have = cur->type == REDIS_REPLY_STRING;
+        mt_buf_reset(&merged);
+        int crc = combine(opaque, have ? cur->str : NULL, have ? cur->len : 0, &merged,
+                          err, errsize);
+        freeReplyObject(rep);
+        if (crc != 0) {
+            rc = MT_STORE_REFUSED;
+            goto out;
+        }
+        snprintf(now, sizeof now, "%lld", mt_wall_ms());
+        const char *fixed[] = {kjob, kbits, kstate, job, now, run_id, version, cnt};
+        for (size_t a = 0; a < 8; a++) {
+            argv[a] = fixed[a];
+            argvlen[a] = strlen(fixed[a]);
+        }
+        argv[8 + n] = merged.data ? merged.data : "";
+        argvlen[8 + n] = merged.len;
+        rep = mt_redis_script(r, state_merge_script, 3, (int)argc, argv, argvlen, err,
+                              errsize);
+        if (!rep) goto out;
+        int raced = reply_int(rep, 0) == -4;
+        if (!raced) rc = outcome(rep, completed, err, errsize);
+        freeReplyObject(rep);
+        if (!raced) goto out;
+    }
+    snprintf(err, errsize, "state kept changing under us; trying later");
+out:
+    free(argv);
+    free(argvlen);
+    free(num);
+    mt_buf_free(&merged);
+    return rc;
+}
+
+int mt_store_state(mt_redis_t *r, const char *job, mt_buf_t *out, char *err,
+                   size_t errsize) {
+    char k[200];
+    key(k, sizeof k, job, ":state");
+    redisReply *rep = mt_redis_cmd(r, err, errsize, "GET %s", k);
+    if (!rep) return -1;
+    int rc = 0;
+    if (rep->type == REDIS_REPLY_STRING) {
+        if (mt_buf_append(out, rep->str, rep->len) != 0) {
+            snprintf(err, errsize, "out of memory");
+            rc = -1;
+        } else {
+            rc = 1;
+        }
+    }
+    freeReplyObject(rep);
     return rc;
 }
 
@@ -358,10 +559,87 @@ int mt_store_end(mt_redis_t *r, const char *job, const char *run_id,
     return rc;
 }
 
+int mt_store_reopen(mt_redis_t *r, const char *job, const char *run_id,
+                    const int64_t *seqs, size_t n, unsigned char *reopened, char *err,
+                    size_t errsize) {
+    char kjob[200], kbits[200], kfail[200];
+    const char **argv = malloc((n + 4) * sizeof *argv);
+    char (*num)[24] = malloc((n ? n : 1) * sizeof *num);
+    int rc = -1;
+    if (!argv || !num) {
+        snprintf(err, errsize, "out of memory");
+        goto out;
+    }
+    key(kjob, sizeof kjob, job, "");
+    key(kbits, sizeof kbits, job, ":merged");
+    key(kfail, sizeof kfail, job, ":failed");
+    argv[0] = kjob;
+    argv[1] = kbits;
+    argv[2] = kfail;
+    argv[3] = run_id;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(num[i], sizeof num[i], "%lld", (long long)seqs[i]);
+        argv[4 + i] = num[i];
+        reopened[i] = 0;
+    }
+    redisReply *rep = run(r, reopen_script, 3, (int)n + 4, argv, err, errsize);
+    if (!rep) goto out;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 && reply_int(rep, 0) == -2) {
+        snprintf(err, errsize, "the job was submitted again meanwhile");
+    } else if (rep->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errsize, "unexpected reply from Redis");
+    } else {
+        rc = 0;
+        for (size_t k = 0; k < rep->elements; k++) {
+            long long s = reply_int(rep, (int)k);
+            for (size_t i = 0; i < n; i++)
+                if (seqs[i] == s) reopened[i] = 1, rc++;
+        }
+    }
+    freeReplyObject(rep);
+out:
+    free(argv);
+    free(num);
+    return rc;
+}
+
+json_t *mt_store_failures(mt_redis_t *r, const char *job, char *err,
+                          size_t errsize) {
+    char k[200];
+    key(k, sizeof k, job, ":failed");
+    redisReply *rep = mt_redis_cmd(r, err, errsize, "HGETALL %s", k);
+    if (!rep) return NULL;
+    json_t *list = json_array();
+    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i + 1 < rep->elements; i += 2) {
+        mt_buf_t why = MT_BUF_INIT;
+        const redisReply *v = rep->element[i + 1];
+        mt_utf8_escape(v->str, v->len, &why);
+        json_array_append_new(list, json_pack("{s:I,s:s#}", "task",
+                                              (json_int_t)strtoll(rep->element[i]->str, NULL, 10),
+                                              "error", why.data ? why.data : "", why.len));
+        mt_buf_free(&why);
+    }
+    freeReplyObject(rep);
+    /* in task order */
+    size_t n = json_array_size(list);
+    for (size_t a = 1; a < n; a++)
+        for (size_t b = a; b > 0; b--) {
+            json_t *x = json_array_get(list, b - 1), *y = json_array_get(list, b);
+            if (json_integer_value(json_object_get(x, "task")) <=
+                json_integer_value(json_object_get(y, "task")))
+                break;
+            json_incref(x);
+            json_array_set(list, b - 1, y);
+            json_array_set_new(list, b, x);
+        }
+    return list;
+}
+
 int mt_store_job(mt_redis_t *r, const char *job, json_t **out, char *err,
                  size_t errsize) {
-    static const char *const numeric[] = {"total", "done", "failed",
-                                          "created_ms", "finished_ms", NULL};
+    static const char *const numeric[] = {"total", "done", "failed", "created_ms",
+                                          "finished_ms", "deadline_ms",
+                                          "state_version", NULL};
     char k[200];
     key(k, sizeof k, job, "");
     redisReply *rep = mt_redis_cmd(r, err, errsize, "HGETALL %s", k);
@@ -385,6 +663,53 @@ int mt_store_job(mt_redis_t *r, const char *job, json_t **out, char *err,
     freeReplyObject(rep);
     *out = o;
     return 1;
+}
+
+/* Appends the job's pieces, in position order, a page at a time. */
+static int read_pieces(mt_redis_t *r, const char *job, mt_store_result_t *res,
+                       size_t *cap, char *err, size_t errsize) {
+    char k[200];
+    key(k, sizeof k, job, ":pieces");
+    for (long long start = 0;; start += 1000) {
+        redisReply *rep = mt_redis_cmd(r, err, errsize, "ZRANGE %s %lld %lld",
+                                       k, start, start + 999);
+        if (!rep) return -1;
+        redisReply **rs = realloc(res->replies, (res->nreplies + 1) * sizeof *rs);
+        if (!rs) {
+            freeReplyObject(rep);
+            snprintf(err, errsize, "out of memory");
+            return -1;
+        }
+        res->replies = rs;
+        rs[res->nreplies++] = rep;
+        if (rep->type != REDIS_REPLY_ARRAY) {
+            snprintf(err, errsize, "unexpected ZRANGE reply");
+            return -1;
+        }
+        if (res->n + rep->elements > *cap) {
+            *cap = (res->n + rep->elements) * 2;
+            mt_field_t *f = realloc(res->fields, *cap * sizeof *f);
+            if (!f) {
+                snprintf(err, errsize, "out of memory");
+                return -1;
+            }
+            res->fields = f;
+        }
+        for (size_t i = 0; i < rep->elements; i++) {
+            /* a member is "position<TAB>bytes" */
+            const redisReply *m = rep->element[i];
+            const char *tab = m->type == REDIS_REPLY_STRING ? memchr(m->str, '\t', m->len) : NULL;
+            if (!tab) continue;
+            mt_field_t *f = &res->fields[res->n++];
+            f->name = tab + 1;
+            f->name_len = m->len - (size_t)(tab + 1 - m->str);
+            f->value = NULL;
+            f->value_len = 0;
+            f->piece = 1;
+            f->position = strtoll(m->str, NULL, 10);
+        }
+        if (rep->elements < 1000) return 0;
+    }
 }
 
 int mt_store_result(mt_redis_t *r, const char *job, mt_store_result_t **out,
@@ -423,10 +748,13 @@ int mt_store_result(mt_redis_t *r, const char *job, mt_store_result_t **out,
             f->name_len = items->element[i]->len;
             f->value = items->element[i + 1]->str;
             f->value_len = items->element[i + 1]->len;
+            f->piece = 0;
+            f->position = 0;
         }
     } while (strcmp(cursor, "0") != 0);
     /* While a job is still running HSCAN may return a field twice; readers
      * keep the last value seen. A finished job's hash no longer changes. */
+    if (read_pieces(r, job, res, &cap, err, errsize) != 0) goto fail;
     *out = res;
     return 0;
 oom:
@@ -463,13 +791,15 @@ json_t *mt_store_jobs(mt_redis_t *r, size_t limit, char *err, size_t errsize) {
 }
 
 int mt_store_delete(mt_redis_t *r, const char *job, char *err, size_t errsize) {
-    char k1[200], k2[200], k3[200], k4[200];
+    char k1[200], k2[200], k3[200], k4[200], k5[200], k6[200];
     key(k1, sizeof k1, job, "");
     key(k2, sizeof k2, job, ":merged");
     key(k3, sizeof k3, job, ":result");
     key(k4, sizeof k4, job, ":failed");
-    redisReply *rep = mt_redis_cmd(r, err, errsize, "DEL %s %s %s %s", k1, k2,
-                                   k3, k4);
+    key(k5, sizeof k5, job, ":pieces");
+    key(k6, sizeof k6, job, ":state");
+    redisReply *rep = mt_redis_cmd(r, err, errsize, "DEL %s %s %s %s %s %s", k1,
+                                   k2, k3, k4, k5, k6);
     if (!rep) return -1;
     int existed = rep->integer > 0;
     freeReplyObject(rep);

@@ -34,6 +34,11 @@ int mt_store_claim(mt_redis_t *r, const char *job, const char *run_id,
 int mt_store_fail(mt_redis_t *r, const char *job, const char *reason,
                   char *err, size_t errsize);
 
+/* Records the job's priority ("normal" or "high") and, unless NULL, its
+ * deadline (ms since the epoch, decimal). Returns 0 or -1 with a message. */
+int mt_store_set_meta(mt_redis_t *r, const char *job, const char *priority,
+                      const char *deadline_ms, char *err, size_t errsize);
+
 /* Records a note on the job (field "note"), e.g. that input was cut short. */
 int mt_store_note(mt_redis_t *r, const char *job, const char *note, char *err,
                   size_t errsize);
@@ -65,6 +70,23 @@ int mt_store_merge(mt_redis_t *r, const char *job, const char *run_id,
                    const int64_t *seqs, size_t n, const mt_delta_t *delta,
                    int *completed, char *err, size_t errsize);
 
+/* Merges into a state of opaque bytes (a plugin op's): combine(opaque,
+ * cur, len, out) writes to out the merge of the job's current state (cur is
+ * NULL when there is none yet) with the partial state of the n tasks; it
+ * may be called more than once when another aggregator merges at the same
+ * time, and returns 0 or -1 with a message (then MT_STORE_REFUSED). Marks
+ * the tasks merged in the same step. Returns an MT_STORE_ value. */
+typedef int (*mt_store_combine_fn)(void *opaque, const void *cur, size_t len,
+                                   mt_buf_t *out, char *err, size_t errsize);
+int mt_store_merge_state(mt_redis_t *r, const char *job, const char *run_id,
+                         const int64_t *seqs, size_t n, mt_store_combine_fn combine,
+                         void *opaque, int *completed, char *err, size_t errsize);
+
+/* Appends a plugin job's merged state to out. Returns 1, 0 when there is
+ * none yet, or -1 with a message. */
+int mt_store_state(mt_redis_t *r, const char *job, mt_buf_t *out, char *err,
+                   size_t errsize);
+
 /* Like mt_store_merge for one task that failed: counts it as failed and
  * records the reason (MT_STORE_OK also when it was counted already). */
 int mt_store_merge_failed(mt_redis_t *r, const char *job, const char *run_id,
@@ -76,7 +98,22 @@ int mt_store_merge_failed(mt_redis_t *r, const char *job, const char *run_id,
 int mt_store_end(mt_redis_t *r, const char *job, const char *run_id,
                  int64_t total, int *completed, char *err, size_t errsize);
 
+/* ---- retrying ---- */
+
+/* Of the n task numbers, those that failed in submission run_id count as
+ * not done again (reopened[k] = 1), and a job "done_with_errors" is
+ * "running" again, so the tasks can be submitted once more. Returns how
+ * many were reopened, or -1 with a message. */
+int mt_store_reopen(mt_redis_t *r, const char *job, const char *run_id,
+                    const int64_t *seqs, size_t n, unsigned char *reopened,
+                    char *err, size_t errsize);
+
 /* ---- readers ---- */
+
+/* The job's failed tasks, [{"task": n, "error": why}, ...] in task order;
+ * NULL with a message. */
+json_t *mt_store_failures(mt_redis_t *r, const char *job, char *err,
+                          size_t errsize);
 
 /* Reads the job's record into a new JSON object of its fields (numbers as
  * integers). Returns 1 with *out set, 0 when there is no such job, -1 with

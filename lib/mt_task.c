@@ -101,6 +101,7 @@ rd_kafka_headers_t *mt_task_headers(const mt_task_t *t) {
     if (t->type == MT_MSG_TASK) {
         bad |= add_int(h, "mt-offset", (int64_t)t->offset);
         bad |= add_int(h, "mt-line", (int64_t)t->first_line);
+        if (t->deadline_ms > 0) bad |= add_int(h, "mt-deadline", t->deadline_ms);
     }
     if (t->args)
         bad |= rd_kafka_header_add(h, "mt-args", -1, t->args,
@@ -223,6 +224,11 @@ int mt_task_decode(const rd_kafka_headers_t *hdrs, mt_task_t *t, char *err,
         if (get_int(hdrs, "mt-line", 1, INT64_MAX, &v, err, errsize) != 0)
             return -1;
         t->first_line = (uint64_t)v;
+        const char *d;
+        size_t dlen;
+        if (get(hdrs, "mt-deadline", &d, &dlen) &&
+            get_int(hdrs, "mt-deadline", 1, INT64_MAX, &t->deadline_ms, err, errsize))
+            return -1;
     }
     if (!get(hdrs, "mt-args", &t->args, &t->args_len)) t->args = NULL;
     if (!get(hdrs, "mt-error", &t->error, &t->error_len)) t->error = NULL;

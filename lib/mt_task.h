@@ -40,6 +40,8 @@ typedef struct mt_task {
     int64_t total;                /* MT_MSG_END: number of tasks; else -1 */
     uint64_t offset;              /* MT_MSG_TASK: input offset of its bytes */
     uint64_t first_line;          /* MT_MSG_TASK: line number of its start */
+    int64_t deadline_ms;          /* MT_MSG_TASK: not run after this wall
+                                   * time (ms since the epoch); 0: none */
     const char *args;             /* op arguments as JSON text, or NULL */
     size_t args_len;
     const char *error;            /* MT_MSG_FAILED: the reason, or NULL */

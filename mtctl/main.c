@@ -1,8 +1,9 @@
 /* mtctl - look at jobs: status, progress, results.
  *
- * Reads only Redis (see README.md, "Redis key layout"), so it works from
- * anywhere Redis is reachable; everything it shows can also be read with
- * redis-cli. */
+ * Reads Redis (see README.md, "Redis key layout"), so it works from
+ * anywhere Redis is reachable and everything it shows can also be read with
+ * redis-cli; only dlq and retry talk to Kafka, to read the dead-letter
+ * topic. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +13,10 @@
 
 #include "mt_clock.h"
 #include "mt_config.h"
+#include "mt_kafka.h"
 #include "mt_log.h"
 #include "mt_op.h"
+#include "mt_plugins.h"
 #include "mt_store.h"
 #include "mt_task.h"
 #include "mt_utf8.h"
@@ -31,11 +34,21 @@ static _Noreturn void usage(const char *reason) {
         "  status JOB               state, tasks done/total, failed\n"
         "  wait JOB [--timeout SEC] wait until the job is complete; exit 0 when done,\n"
         "                           2 on timeout, 3 when done with errors or failed\n"
-        "  result JOB               the result as JSON (wordcount: \"counts\")\n"
+        "  result JOB [--raw]       the result as JSON (wordcount: \"counts\"), with\n"
+        "                           the failed tasks and why; --raw: exec's output\n"
+        "                           bytes as the program wrote them, in task order\n"
         "  top JOB [N]              wordcount: the N (20) most frequent words\n"
         "  delete JOB               remove the job and its result from Redis\n"
+        "  dlq [JOB]                list dead letters (of one job): where from, why\n"
+        "  retry JOB                submit the job's dead-lettered tasks again\n"
         "Options:\n"
         "  -r, --redis ADDR         Redis (MT_REDIS; " MT_DEFAULT_REDIS ")\n"
+        "  -b, --brokers LIST       Kafka, for dlq and retry (MT_BROKERS; " MT_DEFAULT_BROKERS ")\n"
+        "      --dlq-topic T        (MT_DLQ_TOPIC; " MT_DEFAULT_DLQ_TOPIC ")\n"
+        "      --tasks-topic T, --priority-topic T   where retry submits\n"
+        "      --plugin PATH        load an op from a plugin (MT_PLUGINS), to show its\n"
+        "                           jobs' results\n"
+        "  -X key=value             a librdkafka property (security settings)\n"
         "      --timeout SEC        for wait (default: no limit)\n"
         "      --progress           for wait: print progress on stderr\n"
         "  -q, --quiet              errors only\n"
@@ -144,7 +157,8 @@ static json_t *build_result(mt_redis_t *r, const char *id) {
     if (!job) return NULL;
     const mt_op_t *op = mt_op_find(field_str(job, "op"));
     if (!op) {
-        fprintf(stderr, "mtctl: job %s has unknown op \"%s\"\n", id, field_str(job, "op"));
+        fprintf(stderr, "mtctl: job %s has unknown op \"%s\" (a plugin? load it with "
+                "--plugin)\n", id, field_str(job, "op"));
         goto out;
     }
     if (strcmp(field_str(job, "state"), "done") != 0)
@@ -154,12 +168,27 @@ static json_t *build_result(mt_redis_t *r, const char *id) {
         fprintf(stderr, "mtctl: %s\n", err);
         goto out;
     }
-    size_t n;
-    const mt_field_t *fields = mt_store_result_fields(res, &n);
-    json_error_t jerr;
-    json_t *args = *field_str(job, "args") ? json_loads(field_str(job, "args"), 0, &jerr) : NULL;
-    part = op->finish(args, fields, n, err, sizeof err);
-    json_decref(args);
+    if (op->plugin) {
+        mt_buf_t state = MT_BUF_INIT;
+        if (mt_store_state(r, id, &state, err, sizeof err) < 0) {
+            fprintf(stderr, "mtctl: %s\n", err);
+            goto out;
+        }
+        const char *args_text = *field_str(job, "args") ? field_str(job, "args") : NULL;
+        part = state.len || field_int(job, "done") > 0
+                   ? mt_plugin_finish(op, args_text, state.data ? state.data : "",
+                                      state.len, err, sizeof err)
+                   : json_object(); /* nothing merged yet */
+        mt_buf_free(&state);
+    } else {
+        size_t n;
+        const mt_field_t *fields = mt_store_result_fields(res, &n);
+        json_error_t jerr;
+        json_t *args = *field_str(job, "args") ? json_loads(field_str(job, "args"), 0, &jerr)
+                                               : NULL;
+        part = op->finish(args, fields, n, err, sizeof err);
+        json_decref(args);
+    }
     if (!part) {
         fprintf(stderr, "mtctl: %s\n", err);
         goto out;
@@ -173,6 +202,10 @@ static json_t *build_result(mt_redis_t *r, const char *id) {
         if (json_object_get(job, copied[k]))
             json_object_set(out, copied[k], json_object_get(job, copied[k]));
     json_object_update(out, part);
+    if (field_int(job, "failed") > 0) {
+        json_t *failures = mt_store_failures(r, id, err, sizeof err);
+        if (failures) json_object_set_new(out, "failed_tasks", failures);
+    }
 out:
     json_decref(part);
     json_decref(job);
@@ -187,6 +220,227 @@ static int cmd_result(mt_redis_t *r, const char *id) {
     fputc('\n', stdout);
     json_decref(out);
     return rc == 0 && fflush(stdout) == 0 ? 0 : EXIT_ERROR;
+}
+
+/* exec's concatenated output, byte for byte. */
+static int cmd_result_raw(mt_redis_t *r, const char *id) {
+    char err[512];
+    json_t *job = load_job(r, id);
+    if (!job) return EXIT_ERROR;
+    json_error_t jerr;
+    json_t *args = json_loads(field_str(job, "args"), 0, &jerr);
+    const char *merge = json_string_value(json_object_get(args, "merge"));
+    int ok = !strcmp(field_str(job, "op"), "exec") && (!merge || !strcmp(merge, "concat"));
+    json_decref(args);
+    if (!ok) {
+        fprintf(stderr, "mtctl: --raw is for exec jobs with --merge concat\n");
+        json_decref(job);
+        return EXIT_ERROR;
+    }
+    if (strcmp(field_str(job, "state"), "done") != 0)
+        fprintf(stderr, "mtctl: warning: job %s is %s; the output is partial\n", id,
+                field_str(job, "state"));
+    json_decref(job);
+    mt_store_result_t *res;
+    if (mt_store_result(r, id, &res, err, sizeof err) != 0) {
+        fprintf(stderr, "mtctl: %s\n", err);
+        return EXIT_ERROR;
+    }
+    size_t n;
+    const mt_field_t *f = mt_store_result_fields(res, &n);
+    int rc = 0;
+    for (size_t k = 0; k < n && rc == 0; k++)
+        if (f[k].piece && fwrite(f[k].name, 1, f[k].name_len, stdout) != f[k].name_len)
+            rc = EXIT_ERROR;
+    mt_store_result_destroy(res);
+    return fflush(stdout) == 0 ? rc : EXIT_ERROR;
+}
+
+/* ---- dead letters ---- */
+
+typedef struct dead_letter {
+    int64_t seq;
+    void *value;
+    size_t len;
+    rd_kafka_headers_t *headers; /* the task's own, to submit it again */
+} dead_letter_t;
+
+typedef struct dlq_scan {
+    const char *job;        /* only this job's (NULL: all) */
+    const char *run;        /* retry: only this submission's tasks */
+    int print;
+    size_t count;
+    dead_letter_t *tasks;   /* retry: collected, one per task number */
+    size_t ntasks, cap;
+    int oom;
+} dlq_scan_t;
+
+/* A header's value as text for one line of output. */
+static void header_text(rd_kafka_headers_t *h, const char *name, mt_buf_t *out) {
+    const void *v;
+    size_t len;
+    mt_buf_reset(out);
+    if (h && rd_kafka_header_get_last(h, name, &v, &len) == 0 && v)
+        mt_utf8_escape(v, len, out);
+    else
+        mt_buf_append(out, "-", 1);
+    for (size_t k = 0; k < out->len; k++) /* keep it one line */
+        if (out->data[k] == '\n' || out->data[k] == '\t') out->data[k] = ' ';
+    mt_buf_append(out, "", 1);
+}
+
+static int on_dead_letter(void *opaque, const rd_kafka_message_t *m) {
+    dlq_scan_t *scan = opaque;
+    rd_kafka_headers_t *h = NULL;
+    rd_kafka_message_headers((rd_kafka_message_t *)m, &h);
+    mt_task_t t;
+    char err[256];
+    int decoded = mt_task_decode(h, &t, err, sizeof err) == 0;
+    if (scan->job && strcmp(t.job, scan->job) != 0) return 0;
+    scan->count++;
+    if (scan->print) {
+        mt_buf_t src = MT_BUF_INIT, job = MT_BUF_INIT, seq = MT_BUF_INIT, why = MT_BUF_INIT;
+        header_text(h, "mt-source", &src);
+        header_text(h, "mt-job", &job);
+        header_text(h, "mt-seq", &seq);
+        header_text(h, "mt-error", &why);
+        printf("%-24s %-32s %-8s %s\n", src.data, job.data, seq.data, why.data);
+        mt_buf_free(&src);
+        mt_buf_free(&job);
+        mt_buf_free(&seq);
+        mt_buf_free(&why);
+    }
+    if (!scan->run || !decoded || t.type != MT_MSG_TASK || strcmp(t.run, scan->run) != 0)
+        return 0;
+    for (size_t k = 0; k < scan->ntasks; k++)
+        if (scan->tasks[k].seq == t.seq) return 0; /* dead-lettered twice */
+    if (scan->ntasks == scan->cap) {
+        size_t cap = scan->cap ? scan->cap * 2 : 64;
+        dead_letter_t *d = realloc(scan->tasks, cap * sizeof *d);
+        if (!d) return scan->oom = 1;
+        scan->tasks = d;
+        scan->cap = cap;
+    }
+    dead_letter_t *d = &scan->tasks[scan->ntasks];
+    d->seq = t.seq;
+    d->len = m->len;
+    d->value = malloc(m->len ? m->len : 1);
+    d->headers = rd_kafka_headers_copy(h);
+    if (!d->value || !d->headers) {
+        free(d->value);
+        if (d->headers) rd_kafka_headers_destroy(d->headers);
+        return scan->oom = 1;
+    }
+    if (m->len) memcpy(d->value, m->payload, m->len);
+    /* the retried task is a task again: no reason, no origin, no deadline */
+    rd_kafka_header_remove(d->headers, "mt-error");
+    rd_kafka_header_remove(d->headers, "mt-source");
+    rd_kafka_header_remove(d->headers, "mt-deadline");
+    scan->ntasks++;
+    return 0;
+}
+
+static void free_scan(dlq_scan_t *scan) {
+    for (size_t k = 0; k < scan->ntasks; k++) {
+        free(scan->tasks[k].value);
+        if (scan->tasks[k].headers) rd_kafka_headers_destroy(scan->tasks[k].headers);
+    }
+    free(scan->tasks);
+}
+
+static int cmd_dlq(const mt_config_t *cfg, const char *id) {
+    char err[512];
+    dlq_scan_t scan = {id, NULL, 1, 0, NULL, 0, 0, 0};
+    printf("%-24s %-32s %-8s %s\n", "SOURCE", "JOB", "TASK", "ERROR");
+    if (mt_kafka_scan(cfg, cfg->dlq_topic, on_dead_letter, &scan, 10000, err,
+                      sizeof err) != 0) {
+        fprintf(stderr, "mtctl: %s\n", err);
+        return EXIT_ERROR;
+    }
+    fprintf(stderr, "mtctl: %zu dead letter(s)%s%s\n", scan.count, id ? " of job " : "",
+            id ? id : "");
+    return 0;
+}
+
+static int cmd_retry(mt_redis_t *r, const mt_config_t *cfg, const char *id) {
+    char err[512] = "";
+    json_t *job = load_job(r, id);
+    if (!job) return EXIT_ERROR;
+    char run[MT_RUN_ID_MAX + 1];
+    snprintf(run, sizeof run, "%s", field_str(job, "run"));
+    const char *topic = !strcmp(field_str(job, "priority"), "high") ? cfg->priority_topic
+                                                                    : cfg->tasks_topic;
+    json_decref(job);
+    dlq_scan_t scan = {id, run, 0, 0, NULL, 0, 0, 0};
+    int64_t *seqs = NULL;
+    unsigned char *reopened = NULL;
+    rd_kafka_t *rk = NULL;
+    int rc = EXIT_ERROR, n = 0;
+    if (mt_kafka_scan(cfg, cfg->dlq_topic, on_dead_letter, &scan, 10000, err,
+                      sizeof err) != 0)
+        goto fail;
+    if (scan.oom) {
+        snprintf(err, sizeof err, "out of memory");
+        goto fail;
+    }
+    if (scan.ntasks == 0) {
+        fprintf(stderr, "mtctl: job %s has no dead-lettered tasks to retry\n", id);
+        rc = 0;
+        goto out;
+    }
+    seqs = malloc(scan.ntasks * sizeof *seqs);
+    reopened = malloc(scan.ntasks);
+    if (!seqs || !reopened) {
+        snprintf(err, sizeof err, "out of memory");
+        goto fail;
+    }
+    for (size_t k = 0; k < scan.ntasks; k++) seqs[k] = scan.tasks[k].seq;
+    if (!(rk = mt_kafka_producer_new(cfg, 1, NULL, NULL, err, sizeof err))) goto fail;
+    /* Reopen first, then submit: a result arriving for a task still
+     * counted as failed would be dropped as a duplicate. */
+    if ((n = mt_store_reopen(r, id, run, seqs, scan.ntasks, reopened, err, sizeof err)) < 0)
+        goto fail;
+    int sent = 0;
+    for (size_t k = 0; k < scan.ntasks; k++) {
+        if (!reopened[k]) continue;
+        dead_letter_t *d = &scan.tasks[k];
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(id, strlen(id)),
+            RD_KAFKA_V_VALUE(d->value, d->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADERS(d->headers), RD_KAFKA_V_END);
+        if (e) {
+            snprintf(err, sizeof err, "cannot submit task %lld: %s", (long long)d->seq,
+                     rd_kafka_err2str(e));
+            break;
+        }
+        d->headers = NULL; /* taken by producev */
+        sent++;
+    }
+    if (mt_kafka_flush(rk, 30000) > 0 && !err[0])
+        snprintf(err, sizeof err, "Kafka did not acknowledge every task");
+    if (sent < n || err[0]) {
+        /* what was reopened counts as failed again, with the reason */
+        char why[600], e2[256];
+        snprintf(why, sizeof why, "retry not submitted: %s", err);
+        for (size_t k = 0; k < scan.ntasks; k++) {
+            int completed;
+            if (reopened[k] && mt_store_merge_failed(r, id, run, seqs[k], why, strlen(why),
+                                                     &completed, e2, sizeof e2) < 0)
+                fprintf(stderr, "mtctl: %s\n", e2);
+        }
+        goto fail;
+    }
+    printf("%d task(s) of job %s submitted again to %s\n", n, id, topic);
+    rc = 0;
+    goto out;
+fail:
+    fprintf(stderr, "mtctl: %s\n", err);
+out:
+    if (rk) rd_kafka_destroy(rk);
+    free_scan(&scan);
+    free(seqs);
+    free(reopened);
+    return rc;
 }
 
 static int cmd_top(mt_redis_t *r, const char *id, long n) {
@@ -239,27 +493,21 @@ static int cmd_jobs(mt_redis_t *r) {
 
 int main(int argc, char **argv) {
     static const struct option longopts[] = {
-        {"redis", required_argument, NULL, 'r'},
+        MT_CONFIG_LONGOPTS,
         {"timeout", required_argument, NULL, 'T'},
         {"progress", no_argument, NULL, 'P'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
+        {"raw", no_argument, NULL, 'W'},
         {NULL, 0, NULL, 0},
     };
     mt_config_t cfg;
     char err[512];
     double timeout = 0;
-    int progress = 0, opt;
+    int progress = 0, raw = 0, opt, rc;
 
     mt_log_init("mtctl");
     if (mt_config_init(&cfg, NULL, NULL, err, sizeof err) != 0) usage(err);
-    while ((opt = getopt_long(argc, argv, "r:qh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, MT_CONFIG_SHORTOPTS, longopts, NULL)) != -1) {
         switch (opt) {
-        case 'r':
-            free(cfg.redis);
-            cfg.redis = strdup(optarg);
-            break;
         case 'T': {
             char *end;
             timeout = strtod(optarg, &end);
@@ -267,22 +515,29 @@ int main(int argc, char **argv) {
             break;
         }
         case 'P': progress = 1; break;
-        case 'q': mt_log_level = MT_LOG_ERROR; break;
-        case 'h': usage(NULL);
-        case 'V': mt_config_print_version(stdout, "mtctl"); return 0;
-        default: usage("unknown option");
+        case 'W': raw = 1; break;
+        case MT_OPT_HELP: usage(NULL);
+        case MT_OPT_VERSION: mt_config_print_version(stdout, "mtctl"); return 0;
+        case '?': usage("unknown option");
+        default:
+            rc = mt_config_option(&cfg, opt, optarg, err, sizeof err);
+            if (rc == 2) return 0;
+            if (rc != 1) usage(rc < 0 ? err : "unknown option");
         }
     }
     if (optind >= argc) usage("no command given");
+    if (mt_config_load_plugins(&cfg, err, sizeof err) != 0) usage(err);
     const char *cmd = argv[optind];
     const char *id = optind + 1 < argc ? argv[optind + 1] : NULL;
-    int needs_job = strcmp(cmd, "jobs") != 0;
+    int needs_job = strcmp(cmd, "jobs") != 0 && strcmp(cmd, "dlq") != 0;
     if (needs_job && !id) usage("this command needs a job id");
     if (id && mt_job_id_check(id, err, sizeof err) != 0) usage(err);
 
-    mt_redis_t *r = mt_redis_new(cfg.redis, 5000, err, sizeof err);
-    int rc = EXIT_ERROR;
-    if (!r) {
+    mt_redis_t *r = strcmp(cmd, "dlq") ? mt_redis_new(cfg.redis, 5000, err, sizeof err) : NULL;
+    rc = EXIT_ERROR;
+    if (!strcmp(cmd, "dlq")) {
+        rc = cmd_dlq(&cfg, id);
+    } else if (!r) {
         fprintf(stderr, "mtctl: %s\n", err);
     } else if (!strcmp(cmd, "jobs")) {
         rc = cmd_jobs(r);
@@ -291,7 +546,9 @@ int main(int argc, char **argv) {
     } else if (!strcmp(cmd, "wait")) {
         rc = cmd_wait(r, id, timeout, progress);
     } else if (!strcmp(cmd, "result")) {
-        rc = cmd_result(r, id);
+        rc = raw ? cmd_result_raw(r, id) : cmd_result(r, id);
+    } else if (!strcmp(cmd, "retry")) {
+        rc = cmd_retry(r, &cfg, id);
     } else if (!strcmp(cmd, "top")) {
         long n = 20;
         if (optind + 2 < argc && mt_parse_long(argv[optind + 2], 1, 1000000, &n))

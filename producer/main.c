@@ -12,8 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
+#include "mt_clock.h"
 #include "mt_config.h"
 #include "mt_kafka.h"
 #include "mt_log.h"
@@ -33,7 +37,9 @@ typedef struct producer {
     const mt_op_t *op;
     char job[MT_JOB_ID_MAX + 1];
     char run[MT_RUN_ID_MAX + 1];  /* this submission (see mt_task.h) */
-    const char *args;          /* op arguments as JSON text, or NULL */
+    char *args;                /* op arguments as JSON text, or NULL */
+    const char *topic;         /* tasks topic, or the priority topic */
+    int64_t deadline_ms;       /* tasks expire after this, 0: never */
     rd_kafka_t *rk;
     int partitions;
     uint64_t produced, delivered, failed;
@@ -46,16 +52,36 @@ static _Noreturn void usage(const char *reason) {
     if (reason) fprintf(stderr, "mt-producer: %s\n\n", reason);
     fprintf(out,
         "Usage: mt-producer --op OP [options] [FILE... | -]\n"
+        "       mt-producer --op exec [options] [FILE... | -] -- PROGRAM [ARG...]\n"
         "Splits the input (the files in order, or stdin) into micro-tasks on the\n"
         "tasks topic and prints the job id. Words and lines are never cut.\n\n"
         "  -o, --op OP             the op to run (see below)\n"
         "  -j, --job ID            job id (default: generated); refused if it exists\n"
+        "      --priority P        normal or high: high-priority jobs go to their own\n"
+        "                          topic, which workers drain first\n"
+        "      --deadline WHEN     tasks not started by then are dead-lettered as\n"
+        "                          expired: a duration from now (500ms, 30s, 10m, 2h)\n"
+        "                          or a UTC time (2026-12-03T18:00:00Z)\n"
         "  -l, --lines N           N lines per task\n"
         "  -B, --bytes N           about N bytes per task, cut at the next separator\n"
         "                          (default %d)\n"
         "      --max-task-bytes N  hard limit on a task (default %d; keep it below\n"
         "                          the broker's message size limit)\n"
-        "      --args JSON         arguments for the op, a JSON object\n"
+        "      --args JSON         arguments for the op, a JSON object; the options\n"
+        "                          below set its keys\n"
+        "stats:\n"
+        "      --column K          read field K (from 1) of delimited lines\n"
+        "      --delimiter C       the field delimiter (default ,)\n"
+        "grep:\n"
+        "      --pattern RE        POSIX extended regular expression (required)\n"
+        "  -i, --ignore-case       match without regard to case\n"
+        "      --max-matches N     matching lines kept in the result (100)\n"
+        "exec (the program and its arguments follow --):\n"
+        "      --shell             run the one argument after -- with /bin/sh -c\n"
+        "      --timeout MS        kill a task's program after MS ms (60000)\n"
+        "      --max-output N      most bytes a task's program may print (524288)\n"
+        "      --merge M           concat (outputs in task order), sum (JSON numbers\n"
+        "                          added by key) or json (JSON values merged)\n"
         "%s\nOps:\n",
         DEFAULT_TASK_BYTES, DEFAULT_MAX_TASK_BYTES, MT_CONFIG_HELP);
     for (const mt_op_t *const *op = mt_op_all(); *op; op++)
@@ -111,6 +137,28 @@ static int produce(producer_t *p, const char *topic, int32_t partition,
     return 0;
 }
 
+/* --deadline: a duration from now (ms, s, m, h) or a UTC time
+ * YYYY-MM-DDTHH:MM:SSZ, to wall-clock ms. */
+static int parse_deadline(const char *s, int64_t *out) {
+    struct tm tm = {0};
+    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (end && !*end) {
+        time_t t = timegm(&tm);
+        if (t == (time_t)-1) return -1;
+        *out = (int64_t)t * 1000;
+        return 0;
+    }
+    char *unit;
+    errno = 0;
+    double v = strtod(s, &unit);
+    if (errno || unit == s || !(v > 0) || v > 1e7) return -1;
+    double ms = !strcmp(unit, "ms") ? v : !strcmp(unit, "s") ? v * 1e3
+              : !strcmp(unit, "m") ? v * 6e4 : !strcmp(unit, "h") ? v * 3.6e6 : -1;
+    if (ms < 0) return -1;
+    *out = mt_wall_ms() + (int64_t)ms;
+    return 0;
+}
+
 static int emit_task(void *opaque, const mt_chunk_t *chunk) {
     producer_t *p = opaque;
     mt_task_t t;
@@ -127,11 +175,12 @@ static int emit_task(void *opaque, const mt_chunk_t *chunk) {
     }
     t.offset = chunk->offset;
     t.first_line = chunk->first_line;
+    t.deadline_ms = p->deadline_ms;
     if (p->args) {
         t.args = p->args;
         t.args_len = strlen(p->args);
     }
-    return produce(p, p->cfg.tasks_topic, (int32_t)(t.seq % p->partitions), &t,
+    return produce(p, p->topic, (int32_t)(t.seq % p->partitions), &t,
                    chunk->data, chunk->len);
 }
 
@@ -200,25 +249,91 @@ int main(int argc, char **argv) {
         {"bytes", required_argument, NULL, 'B'},
         {"max-task-bytes", required_argument, NULL, 'M'},
         {"args", required_argument, NULL, 'A'},
+        {"priority", required_argument, NULL, 'p'},
+        {"deadline", required_argument, NULL, 'D'},
+        {"column", required_argument, NULL, 1 + 'c' * 256},
+        {"delimiter", required_argument, NULL, 1 + 'd' * 256},
+        {"pattern", required_argument, NULL, 1 + 'p' * 256},
+        {"ignore-case", no_argument, NULL, 'i'},
+        {"max-matches", required_argument, NULL, 1 + 'm' * 256},
+        {"shell", no_argument, NULL, 1 + 's' * 256},
+        {"timeout", required_argument, NULL, 1 + 't' * 256},
+        {"max-output", required_argument, NULL, 1 + 'o' * 256},
+        {"merge", required_argument, NULL, 1 + 'M' * 256},
         {NULL, 0, NULL, 0},
     };
+    /* op options become keys of the op's arguments (see --args) */
+    json_t *opt_args = json_object();
+    const char *priority = "normal";
     producer_t p = {0};
     char err[1024] = "";
     const char *op_name = NULL;
     long size = DEFAULT_TASK_BYTES, max_bytes = DEFAULT_MAX_TASK_BYTES;
     int by_lines = 0, size_given = 0, opt, rc;
+    const char *args_text = NULL;
 
     mt_log_init("mt-producer");
     if (mt_config_init(&p.cfg, NULL, NULL, err, sizeof err) != 0) usage(err);
-    while ((opt = getopt_long(argc, argv, MT_CONFIG_SHORTOPTS "o:j:l:B:",
+    /* exec: what follows the first "--" is the program to run */
+    int prog_at = 0, full_argc = argc;
+    for (int k = 1; k < argc; k++)
+        if (strcmp(argv[k], "--") == 0) {
+            prog_at = k + 1;
+            argc = k;
+            break;
+        }
+    while ((opt = getopt_long(argc, argv, MT_CONFIG_SHORTOPTS "o:j:l:B:i",
                               longopts, NULL)) != -1) {
+        long n;
         switch (opt) {
+        case 'p':
+            if (strcmp(optarg, "normal") && strcmp(optarg, "high"))
+                usage("--priority is normal or high");
+            priority = optarg;
+            break;
+        case 'D':
+            if (parse_deadline(optarg, &p.deadline_ms) != 0)
+                usage("--deadline takes a duration (500ms, 30s, 10m, 2h) or a UTC "
+                      "time (2026-12-03T18:00:00Z)");
+            break;
+        case 1 + 'c' * 256:
+            if (mt_parse_long(optarg, 1, 1000000, &n) != 0)
+                usage("--column takes a field number from 1");
+            json_object_set_new(opt_args, "column", json_integer(n));
+            break;
+        case 1 + 'd' * 256:
+            if (strlen(optarg) != 1) usage("--delimiter takes one character");
+            json_object_set_new(opt_args, "delimiter", json_string(optarg));
+            break;
+        case 1 + 'p' * 256:
+            json_object_set_new(opt_args, "pattern", json_string(optarg));
+            break;
+        case 'i': json_object_set_new(opt_args, "ignore_case", json_true()); break;
+        case 1 + 'm' * 256:
+            if (mt_parse_long(optarg, 0, 100000, &n) != 0)
+                usage("--max-matches takes 0 to 100000");
+            json_object_set_new(opt_args, "max_matches", json_integer(n));
+            break;
+        case 1 + 's' * 256: json_object_set_new(opt_args, "shell", json_true()); break;
+        case 1 + 't' * 256:
+            if (mt_parse_long(optarg, 1, 86400000, &n) != 0)
+                usage("--timeout takes milliseconds");
+            json_object_set_new(opt_args, "timeout_ms", json_integer(n));
+            break;
+        case 1 + 'o' * 256:
+            if (mt_parse_long(optarg, 1, 64L << 20, &n) != 0)
+                usage("--max-output takes 1 to 67108864 bytes");
+            json_object_set_new(opt_args, "max_output", json_integer(n));
+            break;
+        case 1 + 'M' * 256:
+            json_object_set_new(opt_args, "merge", json_string(optarg));
+            break;
         case 'o': op_name = optarg; break;
         case 'j':
             if (mt_job_id_check(optarg, err, sizeof err) != 0) usage(err);
             snprintf(p.job, sizeof p.job, "%s", optarg);
             break;
-        case 'A': p.args = optarg; break;
+        case 'A': args_text = optarg; break;
         case 'l':
         case 'B':
             by_lines = opt == 'l';
@@ -241,6 +356,7 @@ int main(int argc, char **argv) {
             if (rc != 1) usage(rc < 0 ? err : "unknown option");
         }
     }
+    if (mt_config_load_plugins(&p.cfg, err, sizeof err) != 0) usage(err);
     if (!op_name) usage("--op is required");
     if (!(p.op = mt_op_find(op_name))) {
         snprintf(err, sizeof err, "unknown op \"%s\"", op_name);
@@ -248,12 +364,27 @@ int main(int argc, char **argv) {
     }
     if (!p.job[0]) mt_job_id_generate(p.job, sizeof p.job);
     if (mt_job_id_check(p.job, err, sizeof err) != 0) usage(err);
-    if (p.args) {
-        json_error_t jerr;
-        json_t *a = json_loads(p.args, 0, &jerr);
-        if (!a || !json_is_object(a)) usage("--args must be a JSON object");
-        json_decref(a);
+    if (prog_at && strcmp(p.op->name, "exec") == 0) {
+        json_t *list = json_array();
+        for (char **a = argv + prog_at; *a; a++) json_array_append_new(list, json_string(*a));
+        json_object_set_new(opt_args, "argv", list);
+    } else if (prog_at) { /* for other ops, "--" only ends the options */
+        memmove(argv + argc, argv + prog_at, (size_t)(full_argc - prog_at + 1) * sizeof *argv);
+        argc = full_argc - 1;
     }
+    {
+        json_error_t jerr;
+        json_t *a = args_text ? json_loads(args_text, 0, &jerr) : json_object();
+        if (!a || !json_is_object(a)) usage("--args must be a JSON object");
+        json_object_update(a, opt_args);
+        if (p.op->check_args && p.op->check_args(a, err, sizeof err) != 0) usage(err);
+        if (json_object_size(a) > 0 &&
+            !(p.args = json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS)))
+            usage("out of memory");
+        json_decref(a);
+        json_decref(opt_args);
+    }
+    p.topic = strcmp(priority, "high") == 0 ? p.cfg.priority_topic : p.cfg.tasks_topic;
     if (!by_lines && size > max_bytes) {
         if (size_given) usage("--bytes must not exceed --max-task-bytes");
         size = max_bytes;
@@ -281,9 +412,9 @@ int main(int argc, char **argv) {
     if (!redis || !buf) goto out;
     if (!(p.rk = mt_kafka_producer_new(&p.cfg, 1, on_delivery, &p, err, sizeof err)))
         goto out;
-    const char *topics[] = {p.cfg.tasks_topic, p.cfg.results_topic};
+    const char *topics[] = {p.topic, p.cfg.results_topic};
     if (mt_kafka_ensure_topics(p.rk, &p.cfg, topics, 2, 30000, err, sizeof err) ||
-        (p.partitions = mt_kafka_partition_count(p.rk, p.cfg.tasks_topic, 10000,
+        (p.partitions = mt_kafka_partition_count(p.rk, p.topic, 10000,
                                                  err, sizeof err)) < 0)
         goto out;
     mt_run_id_generate(p.run, sizeof p.run);
@@ -295,8 +426,15 @@ int main(int argc, char **argv) {
                  "it with: mtctl delete %s)", p.job, p.job);
         goto out;
     }
+    if (p.topic != p.cfg.tasks_topic || p.deadline_ms) {
+        char when[24];
+        snprintf(when, sizeof when, "%lld", (long long)p.deadline_ms);
+        if (mt_store_set_meta(redis, p.job, priority, p.deadline_ms ? when : NULL, err,
+                              sizeof err) != 0)
+            goto fail_job;
+    }
     mt_info("job %s: submitting %s tasks to %s (%d partitions)", p.job,
-            p.op->name, p.cfg.tasks_topic, p.partitions);
+            p.op->name, p.topic, p.partitions);
 
     mt_split_opts_t so = {by_lines, (size_t)size, (size_t)max_bytes,
                           p.op->boundary, p.op->unit};
@@ -343,5 +481,6 @@ out:
     mt_redis_destroy(redis);
     free(buf);
     mt_config_free(&p.cfg);
+    free(p.args);
     return status;
 }

@@ -12,6 +12,7 @@
 int register_buf_suite(void);
 int register_config_suite(void);
 int register_delta_suite(void);
+int register_exec_suite(void);
 int register_split_suite(void);
 int register_task_suite(void);
 int register_wordcount_suite(void);

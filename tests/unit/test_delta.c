@@ -37,7 +37,8 @@ static int same_delta(const mt_delta_t *a, const mt_delta_t *b) {
         if (x.kind != y.kind || x.field_len != y.field_len ||
             memcmp(x.field, y.field, x.field_len) != 0)
             return 0;
-        if (x.kind == MT_DELTA_SUM ? x.i != y.i : !same_double(x.f, y.f))
+        if (x.i != y.i || !same_double(x.f, y.f) || !same_double(x.m2, y.m2) ||
+            x.limit != y.limit)
             return 0;
     }
     return 1;
@@ -787,6 +788,132 @@ static void test_decode_conflicts(void) {
     mt_delta_destroy(d);
 }
 
+/* ---- moments and pieces ---- */
+
+/* Exact reference: mean and squared deviations of xs[0..n) with long
+ * double two-pass sums. */
+static void reference_moments(const double *xs, size_t n, double *mean, double *m2) {
+    long double s = 0, q = 0;
+    for (size_t k = 0; k < n; k++) s += xs[k];
+    long double mu = s / (long double)n;
+    for (size_t k = 0; k < n; k++) q += ((long double)xs[k] - mu) * ((long double)xs[k] - mu);
+    *mean = (double)mu;
+    *m2 = (double)q;
+}
+
+static mt_delta_entry_t moments_of(const double *xs, size_t n) {
+    mt_delta_entry_t e = {MT_DELTA_MOMENTS, "m", 1, (int64_t)n, 0, 0, 0};
+    if (n) reference_moments(xs, n, &e.f, &e.m2);
+    return e;
+}
+
+/* Samples split into uneven parts and merged in different orders give the
+ * moments of the whole, also where a sum of squares would cancel: values
+ * near 1e9 with a spread of about 1. */
+static void test_moments_merge(void) {
+    static double xs[3000];
+    unsigned long long seed = 42;
+    for (size_t k = 0; k < 3000; k++)
+        xs[k] = 1e9 + (double)(unit_rand(&seed) % 2000001) / 1e6 - 1.0;
+    double mean, m2;
+    reference_moments(xs, 3000, &mean, &m2);
+    static const size_t cuts[][4] = {{0, 1, 2, 3000}, {0, 1000, 2000, 3000},
+                                     {0, 2999, 3000, 3000}, {0, 0, 1500, 3000}};
+    for (size_t c = 0; c < 4; c++) {
+        mt_delta_t *fwd = mt_delta_new(), *back = mt_delta_new();
+        char err[256];
+        for (size_t p = 0; p < 3; p++) {
+            mt_delta_entry_t e = moments_of(xs + cuts[c][p], cuts[c][p + 1] - cuts[c][p]);
+            CHECKF(mt_delta_add_entry(fwd, &e, err, sizeof err) == 0, "add: %s", err);
+            mt_delta_entry_t r = moments_of(xs + cuts[c][2 - p], cuts[c][3 - p] - cuts[c][2 - p]);
+            CHECKF(mt_delta_add_entry(back, &r, err, sizeof err) == 0, "add: %s", err);
+        }
+        mt_delta_entry_t a = FIELD(fwd, "m"), b = FIELD(back, "m");
+        CHECKF(a.kind == MT_DELTA_MOMENTS && a.i == 3000 && b.i == 3000, "cut %zu: count", c);
+        CHECKF(fabs(a.f - mean) <= 1e-15 * mean && fabs(b.f - mean) <= 1e-15 * mean,
+               "cut %zu: mean %.17g %.17g, want %.17g", c, a.f, b.f, mean);
+        /* m2 of values near 1e9 spread by 1 cannot be better than about
+         * 1e-9 relative in doubles (a sum of squares is off by 1e2) */
+        CHECKF(fabs(a.m2 - m2) <= 1e-8 * m2 && fabs(b.m2 - m2) <= 1e-8 * m2,
+               "cut %zu: m2 %.17g %.17g, want %.17g", c, a.m2, b.m2, m2);
+        mt_delta_destroy(fwd);
+        mt_delta_destroy(back);
+    }
+}
+
+static void test_moments_invalid(void) {
+    mt_delta_t *d = mt_delta_new();
+    char err[256];
+    const mt_delta_entry_t bad[] = {
+        {MT_DELTA_MOMENTS, "m", 1, -1, 0, 0, 0},
+        {MT_DELTA_MOMENTS, "m", 1, 2, NAN, 0, 0},
+        {MT_DELTA_MOMENTS, "m", 1, 2, 1, -1, 0},
+        {MT_DELTA_MOMENTS, "m", 1, 2, 1, INFINITY, 0},
+        {MT_DELTA_PIECE, "5\tx", 3, 4, 0, 0, 0},   /* position not in the name */
+        {MT_DELTA_PIECE, "x", 1, 0, 0, 0, 0},
+        {MT_DELTA_PIECE, "-1\tx", 4, -1, 0, 0, 0},
+        {MT_DELTA_PIECE, "1\tx", 3, 1, 0, 0, -1},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++)
+        CHECKF(mt_delta_add_entry(d, &bad[k], err, sizeof err) == -1, "case %zu accepted", k);
+    CU_ASSERT_EQUAL(mt_delta_size(d), 0);
+    /* an empty sample merges as nothing */
+    mt_delta_entry_t e = {MT_DELTA_MOMENTS, "m", 1, 2, 3.0, 2.0, 0};
+    mt_delta_entry_t none = {MT_DELTA_MOMENTS, "m", 1, 0, 0, 0, 0};
+    CU_ASSERT_EQUAL(mt_delta_add_entry(d, &none, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(mt_delta_add_entry(d, &e, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(mt_delta_add_entry(d, &none, err, sizeof err), 0);
+    mt_delta_entry_t got = FIELD(d, "m");
+    CU_ASSERT(got.i == 2 && got.f == 3.0 && got.m2 == 2.0);
+    mt_delta_destroy(d);
+}
+
+/* Pieces: the name carries the position, the same piece twice is one, and
+ * they survive the wire encoding with position and limit. */
+static void test_pieces(void) {
+    mt_delta_t *d = mt_delta_new(), *back = mt_delta_new();
+    mt_buf_t wire = MT_BUF_INIT;
+    char err[256];
+    CU_ASSERT_EQUAL(mt_delta_add_piece(d, 7, 3, "same\0line", 9, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(mt_delta_add_piece(d, 2, 3, "same\0line", 9, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(mt_delta_add_piece(d, 7, 3, "same\0line", 9, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(mt_delta_add_piece(d, 0, 0, "", 0, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(mt_delta_size(d), 3);
+    mt_delta_entry_t e = get_field(d, "7\tsame\0line", 11);
+    CU_ASSERT(e.kind == MT_DELTA_PIECE && e.i == 7 && e.limit == 3);
+    CU_ASSERT_EQUAL(mt_delta_add_piece(d, MT_DELTA_MAX_POSITION + 1, 0, "x", 1, err,
+                                       sizeof err), -1);
+    CU_ASSERT_EQUAL(mt_delta_encode(d, &wire), 0);
+    CU_ASSERT_EQUAL(mt_delta_decode(back, wire.data, wire.len, err, sizeof err), 0);
+    CU_ASSERT(same_delta(d, back));
+    /* a piece and a number under one name do not merge */
+    CU_ASSERT_EQUAL(mt_delta_add(back, MT_DELTA_SUM, "0\t", 2, 1, 0, err, sizeof err), -1);
+    mt_buf_free(&wire);
+    mt_delta_destroy(d);
+    mt_delta_destroy(back);
+}
+
+static void test_moments_round_trip(void) {
+    mt_delta_t *d = mt_delta_new(), *back = mt_delta_new();
+    mt_buf_t wire = MT_BUF_INIT;
+    char err[256];
+    mt_delta_entry_t e = {MT_DELTA_MOMENTS, "stats", 5, 123456789, 0.1 + 0.2, 1e-300, 0};
+    CU_ASSERT_EQUAL(mt_delta_add_entry(d, &e, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(mt_delta_encode(d, &wire), 0);
+    CU_ASSERT_EQUAL(wire.len, 4 + 5 + 5 + 24);
+    CU_ASSERT_EQUAL(mt_delta_decode(back, wire.data, wire.len, err, sizeof err), 0);
+    CU_ASSERT(same_delta(d, back));
+    /* every truncation of it is refused */
+    for (size_t n = 5; n < wire.len; n++) {
+        mt_delta_t *t = mt_delta_new();
+        CHECKF(mt_delta_decode(t, wire.data, n, err, sizeof err) == -1, "len %zu", n);
+        mt_delta_destroy(t);
+    }
+    mt_buf_free(&wire);
+    mt_delta_destroy(d);
+    mt_delta_destroy(back);
+}
+
 int register_delta_suite(void) {
     static const unit_test_t tests[] = {
         {"empty delta", test_empty},
@@ -805,6 +932,10 @@ int register_delta_suite(void) {
         {"decode: every truncation", test_decode_truncations},
         {"decode: malformed fields", test_decode_malformed_fields},
         {"decode: fields that do not merge", test_decode_conflicts},
+        {"moments merge exactly in any split and order", test_moments_merge},
+        {"moments and pieces: invalid values", test_moments_invalid},
+        {"pieces", test_pieces},
+        {"moments round trip", test_moments_round_trip},
         {NULL, NULL},
     };
     return unit_add_suite("delta", tests);

@@ -106,7 +106,8 @@ static mt_delta_t *map(const void *data, size_t len) {
         mt_delta_destroy(d);
         return NULL;
     }
-    if (op->map(NULL, data, len, d, err, sizeof err) != 0) {
+    mt_map_ctx_t ctx = {NULL, 0, 1, 0};
+    if (op->map(&ctx, data, len, d, err, sizeof err) != 0) {
         mt_delta_destroy(d);
         return NULL;
     }
@@ -265,11 +266,13 @@ static void test_map_accumulates(void) {
     mt_delta_t *d = mt_delta_new();
     CU_ASSERT_PTR_NOT_NULL_FATAL(d);
     char err[256];
-    CU_ASSERT_EQUAL(op->map(NULL, "a b", 3, d, err, sizeof err), 0);
-    CU_ASSERT_EQUAL(op->map(NULL, "A c", 3, d, err, sizeof err), 0);
-    CU_ASSERT_EQUAL(op->map(NULL, "", 0, d, err, sizeof err), 0);
+    mt_map_ctx_t ctx = {NULL, 0, 1, 0};
+    CU_ASSERT_EQUAL(op->map(&ctx, "a b", 3, d, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(op->map(&ctx, "A c", 3, d, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(op->map(&ctx, "", 0, d, err, sizeof err), 0);
     json_t *args = json_object();
-    CU_ASSERT_EQUAL(op->map(args, "c", 1, d, err, sizeof err), 0);
+    ctx.args = args;
+    CU_ASSERT_EQUAL(op->map(&ctx, "c", 1, d, err, sizeof err), 0);
     json_decref(args);
     ref_word_t w[3] = {{(const unsigned char *)"a", 1, 2},
                        {(const unsigned char *)"b", 1, 1},
