@@ -25,8 +25,8 @@ PROGS   := $(BIN)/mt-producer $(BIN)/mt-consumer $(BIN)/mt-aggregator $(BIN)/mtc
 PLUGINS := $(BIN)/plugins/longest.so
 UNIT_SRC := tests/unit/main.c tests/unit/test_buf.c tests/unit/test_config.c \
            tests/unit/test_delta.c tests/unit/test_exec.c \
-           tests/unit/test_split.c tests/unit/test_task.c \
-           tests/unit/test_wordcount.c
+           tests/unit/test_ops.c tests/unit/test_split.c \
+           tests/unit/test_task.c tests/unit/test_wordcount.c
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
@@ -58,9 +58,11 @@ $(BIN)/plugins/%.so: plugins/%.c lib/mt_plugin.h
 	@mkdir -p $(BUILD)/plugins
 	$(CC) $(CFLAGS) -MF $(BUILD)/plugins/$*.d -fPIC -shared -o $@ $<
 
-$(BIN)/unit-tests: $(UNIT_OBJ) $(LIBMT)
+# the ops suite loads the example plugin from where this build put it
+$(BUILD)/tests/unit/test_ops.o: CFLAGS += -DMT_TEST_PLUGIN_DIR='"$(BIN)/plugins"'
+$(BIN)/unit-tests: $(UNIT_OBJ) $(LIBMT) $(PLUGINS)
 	@mkdir -p $(BIN)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cunit 2>/dev/null)
+	$(CC) $(CFLAGS) -o $@ $(UNIT_OBJ) $(LIBMT) $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cunit 2>/dev/null)
 
 # ---- set-up: packages and local services ----
 deps:
@@ -121,11 +123,15 @@ demo: deps
 	@scripts/demo.sh
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/microtask/plugins \
+	    $(DESTDIR)$(PREFIX)/include/microtask
 	install -m 0755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(PLUGINS) $(DESTDIR)$(PREFIX)/lib/microtask/plugins/
+	install -m 0644 lib/mt_plugin.h $(DESTDIR)$(PREFIX)/include/microtask/
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(PROGS)))
+	rm -rf $(DESTDIR)$(PREFIX)/lib/microtask $(DESTDIR)$(PREFIX)/include/microtask
 
 clean:
 	rm -rf build bin

@@ -400,6 +400,12 @@ static int cmd_retry(mt_redis_t *r, const mt_config_t *cfg, const char *id) {
      * counted as failed would be dropped as a duplicate. */
     if ((n = mt_store_reopen(r, id, run, seqs, scan.ntasks, reopened, err, sizeof err)) < 0)
         goto fail;
+    if (n == 0) {
+        fprintf(stderr, "mtctl: job %s has no failed tasks left to retry (its %zu "
+                "dead-lettered task(s) were retried already)\n", id, scan.ntasks);
+        rc = 0;
+        goto out;
+    }
     int sent = 0;
     for (size_t k = 0; k < scan.ntasks; k++) {
         if (!reopened[k]) continue;

@@ -54,9 +54,20 @@ static void fuzz_delta(const uint8_t *data, size_t size) {
             mt_delta_entry_t e, f;
             mt_delta_get(d, k, &e);
             CHECK(e.kind == MT_DELTA_SUM || e.kind == MT_DELTA_FSUM ||
-                  e.kind == MT_DELTA_MIN || e.kind == MT_DELTA_MAX);
+                  e.kind == MT_DELTA_MIN || e.kind == MT_DELTA_MAX ||
+                  e.kind == MT_DELTA_MOMENTS || e.kind == MT_DELTA_PIECE);
             CHECK(e.field_len <= MT_DELTA_MAX_FIELD);
-            CHECK(e.kind == MT_DELTA_SUM || (e.f - e.f == 0)); /* finite */
+            CHECK(e.kind == MT_DELTA_SUM || e.kind == MT_DELTA_PIECE ||
+                  (e.f - e.f == 0)); /* finite */
+            if (e.kind == MT_DELTA_MOMENTS)
+                CHECK(e.i >= 0 && e.m2 >= 0 && e.m2 - e.m2 == 0);
+            if (e.kind == MT_DELTA_PIECE) {
+                /* the name starts with the position and a tab */
+                char pos[24];
+                int n = snprintf(pos, sizeof pos, "%lld\t", (long long)e.i);
+                CHECK(e.i >= 0 && e.i <= MT_DELTA_MAX_POSITION && e.limit >= 0);
+                CHECK(e.field_len >= (size_t)n && memcmp(e.field, pos, (size_t)n) == 0);
+            }
             CHECK(mt_delta_find(d, e.field, e.field_len, &f) == 1);
             CHECK(f.kind == e.kind && f.i == e.i);
         }

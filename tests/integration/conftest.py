@@ -54,6 +54,7 @@ class Cluster:
             "MT_TASKS_TOPIC": f"test.{self.run}.tasks",
             "MT_RESULTS_TOPIC": f"test.{self.run}.results",
             "MT_DLQ_TOPIC": f"test.{self.run}.dlq",
+            "MT_PRIORITY_TOPIC": f"test.{self.run}.tasks.high",
             "MT_GROUP": f"test.{self.run}.workers",
             "MT_AGGREGATOR_GROUP": f"test.{self.run}.aggregators",
             "MT_PARTITIONS": str(partitions),

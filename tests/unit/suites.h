@@ -13,6 +13,7 @@ int register_buf_suite(void);
 int register_config_suite(void);
 int register_delta_suite(void);
 int register_exec_suite(void);
+int register_ops_suite(void);
 int register_split_suite(void);
 int register_task_suite(void);
 int register_wordcount_suite(void);
@@ -49,6 +50,21 @@ static inline unsigned long long unit_rand(unsigned long long *state) {
     x ^= x >> 27;
     *state = x;
     return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* Sum of (xs[k] - shift), or of its square, with Neumaier's compensation:
+ * an exact-enough reference that, unlike long double, means the same under
+ * valgrind (which computes long doubles as doubles). */
+static inline double unit_sum(const double *xs, size_t n, double shift, int square) {
+    double s = 0, c = 0;
+    for (size_t k = 0; k < n; k++) {
+        double x = xs[k] - shift;
+        if (square) x *= x;
+        double t = s + x;
+        c += (s >= x || s <= -x) ? (s - t) + x : (x - t) + s;
+        s = t;
+    }
+    return s + c;
 }
 
 #endif

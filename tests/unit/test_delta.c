@@ -790,15 +790,11 @@ static void test_decode_conflicts(void) {
 
 /* ---- moments and pieces ---- */
 
-/* Exact reference: mean and squared deviations of xs[0..n) with long
- * double two-pass sums. */
+/* Reference: mean and squared deviations of xs[0..n), two passes of
+ * compensated sums. */
 static void reference_moments(const double *xs, size_t n, double *mean, double *m2) {
-    long double s = 0, q = 0;
-    for (size_t k = 0; k < n; k++) s += xs[k];
-    long double mu = s / (long double)n;
-    for (size_t k = 0; k < n; k++) q += ((long double)xs[k] - mu) * ((long double)xs[k] - mu);
-    *mean = (double)mu;
-    *m2 = (double)q;
+    *mean = unit_sum(xs, n, 0, 0) / (double)n;
+    *m2 = unit_sum(xs, n, *mean, 1);
 }
 
 static mt_delta_entry_t moments_of(const double *xs, size_t n) {
