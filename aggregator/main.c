@@ -51,7 +51,10 @@ typedef struct aggregator {
 
 static _Noreturn void usage(const char *reason) {
     FILE *out = reason ? stderr : stdout;
-    if (reason) fprintf(stderr, "mt-aggregator: %s\n\n", reason);
+    if (reason) { /* the error alone: the full text is one --help away */
+        fprintf(stderr, "mt-aggregator: %s\nTry 'mt-aggregator --help' for more information.\n", reason);
+        exit(1);
+    }
     fprintf(out,
         "Usage: mt-aggregator [options]\n"
         "Merges partial results from the results topic into Redis, each task once,\n"
@@ -226,7 +229,12 @@ static int merge_chunk(aggregator_t *a, job_batch_t *j, const int *idx,
             if (mt_delta_decode(a->scratch, m->payload, m->len, why, sizeof why) != 0) {
                 /* A result we cannot read: the task counts as failed. */
                 char reason[400];
-                snprintf(reason, sizeof reason, "unreadable result: %s", why);
+                if (!mt_op_find(t->op))
+                    snprintf(reason, sizeof reason, "op \"%s\" is not known to the "
+                             "aggregator (a plugin? start it with --plugin, then run "
+                             "mtctl retry %s)", t->op, j->job);
+                else
+                    snprintf(reason, sizeof reason, "unreadable result: %s", why);
                 dead_letter(a, m, reason);
                 if (count_failed(a, j, t, m, reason, strlen(reason), err, errsize))
                     return -1;

@@ -15,7 +15,10 @@
 
 static _Noreturn void usage(const char *reason) {
     FILE *out = reason ? stderr : stdout;
-    if (reason) fprintf(stderr, "mt-consumer: %s\n\n", reason);
+    if (reason) { /* the error alone: the full text is one --help away */
+        fprintf(stderr, "mt-consumer: %s\nTry 'mt-consumer --help' for more information.\n", reason);
+        exit(1);
+    }
     fprintf(out,
         "Usage: mt-consumer [options]\n"
         "Joins the consumer group and runs micro-tasks from the tasks topic until\n"

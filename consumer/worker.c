@@ -17,6 +17,7 @@
 
 #include "mt_kafka.h"
 #include "mt_clock.h"
+#include "mt_exec.h"
 #include "mt_log.h"
 #include "mt_op.h"
 #include "mt_plugins.h"
@@ -699,6 +700,7 @@ void worker_destroy(worker_t *w) {
         /* Tasks that outlived --stop-wait were handed back; their threads
          * cannot be interrupted, so the process ends without them. */
         mt_warn("%d task(s) still running; exiting without waiting for them", running);
+        mt_exec_kill_all(); /* their programs, if any, go with us */
         if (w->producer) mt_kafka_flush(w->producer, 2000);
         return;
     }

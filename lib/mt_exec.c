@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -150,6 +151,8 @@ static int plan_build(plan_t *p, const mt_exec_spec_t *spec, char *err,
 _Noreturn static void child_exec(plan_t *p, const int fd[3], int report) {
     int e = 0;
     setpgid(0, 0); /* the parent does it too; whoever is first wins */
+    /* if the worker dies (even SIGKILL), so does the program */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     /* The pipe ends are all above 2, so no dup2 clobbers another; the
      * copies lose close-on-exec, the originals keep it. */
     for (int k = 0; k < 3 && !e; k++)
@@ -226,6 +229,28 @@ static int reap(pid_t pid, int *status) {
 
 /* Kills the child's whole group and reaps the child. Only for a child not
  * yet reaped: until then its pid, and so its group id, cannot be reused. */
+/* Process groups of the programs running now, for mt_exec_kill_all(). */
+#define MAX_LIVE 1024
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static pid_t live[MAX_LIVE];
+
+static void live_set(pid_t old, pid_t now) {
+    pthread_mutex_lock(&live_lock);
+    for (size_t k = 0; k < MAX_LIVE; k++)
+        if (live[k] == old) {
+            live[k] = now;
+            break;
+        }
+    pthread_mutex_unlock(&live_lock);
+}
+
+void mt_exec_kill_all(void) {
+    pthread_mutex_lock(&live_lock);
+    for (size_t k = 0; k < MAX_LIVE; k++)
+        if (live[k] > 0) kill(-live[k], SIGKILL);
+    pthread_mutex_unlock(&live_lock);
+}
+
 static void kill_and_reap(pid_t pid) {
     int status;
     if (kill(-pid, SIGKILL) != 0) kill(pid, SIGKILL);
@@ -617,7 +642,9 @@ int mt_exec_run(const mt_exec_spec_t *spec, const void *input, size_t len,
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
 
     int status = 0, rc = spawn(r, &plan, err, errsize);
+    if (rc == 0) live_set(0, r->pid);
     if (rc == 0) rc = pump(r, spec->timeout_ms, &status, err, errsize);
+    if (r->pid > 0) live_set(r->pid, 0);
     if (rc == 0) rc = judge(r, status, err, errsize);
     close_fd(&r->in);
     close_fd(&r->out);

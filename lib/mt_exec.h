@@ -50,4 +50,10 @@ typedef struct mt_exec_spec {
 int mt_exec_run(const mt_exec_spec_t *spec, const void *input, size_t len,
                 mt_buf_t *out, char *err, size_t errsize);
 
+/* Kills (SIGKILL) the process groups of every program running now: for a
+ * process about to exit with tasks still running, so that their programs
+ * do not outlive it. (Each program also gets SIGKILL should the process
+ * die; processes that left their group with setsid are beyond reach.) */
+void mt_exec_kill_all(void);
+
 #endif

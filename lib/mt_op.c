@@ -22,6 +22,22 @@ const mt_op_t *mt_op_find(const char *name) {
 
 const mt_op_t *const *mt_op_all(void) { return ops; }
 
+int mt_op_known_keys(const char *op, const json_t *args, const char *const *known,
+                     char *err, size_t errsize) {
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)args, key, v) {
+        size_t k = 0;
+        while (known[k] && strcmp(known[k], key) != 0) k++;
+        if (!known[k]) {
+            snprintf(err, errsize, "%s: unknown argument \"%s\" (an option of another op?)",
+                     op, key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Called from start-up code only (loading plugins), before any thread that
  * looks ops up exists, so the table needs no lock. */
 int mt_op_register(const mt_op_t *op, char *err, size_t errsize) {

@@ -77,6 +77,12 @@ const mt_op_t *mt_op_find(const char *name);
 /* The ops, built-in then loaded, ending with NULL. */
 const mt_op_t *const *mt_op_all(void);
 
+/* For check_args: -1 with a message naming the first key of args (an
+ * object, or NULL) that is not in the NULL-terminated list known, so that a
+ * misspelt option or one meant for another op is not silently ignored. */
+int mt_op_known_keys(const char *op, const json_t *args, const char *const *known,
+                     char *err, size_t errsize);
+
 /* Adds an op (from a plugin) for the life of the process. Start-up code
  * only: the table is not locked. Returns 0, or -1 with a message when the
  * name is taken or the table is full. */

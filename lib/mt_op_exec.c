@@ -8,8 +8,10 @@
  *           task finishes first;
  *   sum     each output is a JSON number or an object of numbers (nested
  *           objects allowed): summed key by key inside Redis as tasks
- *           finish (MT_DELTA_FSUM; a path's keys are joined with NUL,
- *           which JSON keys cannot hold);
+ *           finish (MT_DELTA_FSUM, one field per path: each key preceded
+ *           by a NUL, which JSON keys cannot hold; a bare number is the
+ *           empty path). Tasks whose outputs disagree in shape (a number
+ *           here, an object there) make the result an error, not a guess;
  *   json    each output is any JSON value, kept per task, then merged in
  *           task order when read: objects key by key, numbers added,
  *           arrays concatenated, anything else replaced by the later task.
@@ -28,6 +30,9 @@
 
 #define EXEC_DEFAULT_TIMEOUT_MS 60000
 #define EXEC_DEFAULT_MAX_OUTPUT (512 * 1024)
+/* An output travels as one result message: keep it under Kafka's default
+ * message size limit (1 MB). */
+#define EXEC_MAX_OUTPUT 1000000
 #define EXEC_MAX_ARGS 256
 
 typedef enum { MERGE_CONCAT, MERGE_SUM, MERGE_JSON } merge_mode_t;
@@ -49,8 +54,9 @@ static int read_args(const json_t *args, exec_args_t *a, char *err,
     json_t *merge = args ? json_object_get(args, "merge") : NULL;
     size_t n = json_array_size(argv);
     if (!json_is_array(argv) || n == 0 || n > EXEC_MAX_ARGS) {
-        snprintf(err, errsize, "exec: \"argv\" must be a list of 1 to %d strings",
-                 EXEC_MAX_ARGS);
+        snprintf(err, errsize, "exec: no program to run: give it after --, as in "
+                 "mt-producer --op exec FILE -- wc -l (or \"argv\", a list of 1 to "
+                 "%d strings, in --args)", EXEC_MAX_ARGS);
         return -1;
     }
     for (size_t k = 0; k < n; k++) {
@@ -76,8 +82,9 @@ static int read_args(const json_t *args, exec_args_t *a, char *err,
         return -1;
     }
     if (max && (!json_is_integer(max) || json_integer_value(max) < 1 ||
-                json_integer_value(max) > 64 * 1024 * 1024)) {
-        snprintf(err, errsize, "exec: \"max_output\" must be 1 to 67108864 bytes");
+                json_integer_value(max) > EXEC_MAX_OUTPUT)) {
+        snprintf(err, errsize, "exec: \"max_output\" must be 1 to %d bytes",
+                 EXEC_MAX_OUTPUT);
         return -1;
     }
     a->timeout_ms = timeout ? json_integer_value(timeout) : EXEC_DEFAULT_TIMEOUT_MS;
@@ -94,8 +101,13 @@ static int read_args(const json_t *args, exec_args_t *a, char *err,
 }
 
 static int exec_check_args(const json_t *args, char *err, size_t errsize) {
+    static const char *const known[] = {"argv", "shell", "timeout_ms", "max_output",
+                                        "merge", NULL};
     exec_args_t a;
-    return read_args(args, &a, err, errsize);
+    return read_args(args, &a, err, errsize) ||
+                   mt_op_known_keys("exec", args, known, err, errsize)
+               ? -1
+               : 0;
 }
 
 /* Adds every number of v under path (keys joined with NUL) as a sum. */
@@ -115,8 +127,7 @@ static int add_sums(mt_delta_t *out, const json_t *v, mt_buf_t *path,
     json_t *child;
     size_t keep = path->len;
     json_object_foreach((json_t *)v, k, child) {
-        if ((keep && mt_buf_append(path, "", 1) != 0) ||
-            mt_buf_append(path, k, strlen(k)) != 0) {
+        if (mt_buf_append(path, "", 1) != 0 || mt_buf_append(path, k, strlen(k)) != 0) {
             snprintf(err, errsize, "out of memory");
             return -1;
         }
@@ -164,8 +175,9 @@ out:
     return rc;
 }
 
-/* Merges b into *a (both owned by the caller; *a may be replaced). */
-static void merge_json(json_t **a, json_t *b) {
+/* Merges b into *a (both owned by the caller; *a may be replaced).
+ * Returns 0, or -1 when numbers added overflow the double range. */
+static int merge_json(json_t **a, json_t *b) {
     if (json_is_object(*a) && json_is_object(b)) {
         const char *k;
         json_t *v;
@@ -176,60 +188,77 @@ static void merge_json(json_t **a, json_t *b) {
                 continue;
             }
             json_incref(cur);
-            merge_json(&cur, v);
+            int rc = merge_json(&cur, v);
             json_object_set_new(*a, k, cur);
+            if (rc != 0) return -1;
         }
-    } else if (json_is_array(*a) && json_is_array(b)) {
+        return 0;
+    }
+    json_t *next;
+    json_int_t isum;
+    if (json_is_array(*a) && json_is_array(b)) {
         json_array_extend(*a, b);
+        return 0;
     } else if (json_is_integer(*a) && json_is_integer(b) &&
                !__builtin_add_overflow(json_integer_value(*a), json_integer_value(b),
-                                       &(json_int_t){0})) {
-        json_t *sum = json_integer(json_integer_value(*a) + json_integer_value(b));
-        json_decref(*a);
-        *a = sum;
+                                       &isum)) {
+        next = json_integer(isum);
     } else if (json_is_number(*a) && json_is_number(b)) {
-        json_t *sum = json_real(json_number_value(*a) + json_number_value(b));
-        json_decref(*a);
-        *a = sum;
+        double sum = json_number_value(*a) + json_number_value(b);
+        if (!isfinite(sum)) return -1;
+        next = json_real(sum);
     } else {
-        json_decref(*a);
-        *a = json_incref(b);
+        next = json_incref(b);
     }
+    json_decref(*a);
+    *a = next;
+    return 0;
 }
 
-/* A summed value: an integer when Redis stored one, else a real. */
+/* A summed value: an integer when it is one (exactly, below 2^53), else a
+ * real. NULL when it is not a finite number. */
 static json_t *sum_value(const mt_field_t *f) {
     char *end;
-    long long i = strtoll(f->value, &end, 10);
-    if (*end == '\0' && end != f->value) return json_integer(i);
-    return json_real(strtod(f->value, NULL));
+    double x = strtod(f->value, &end);
+    if (end == f->value || *end || !isfinite(x)) return NULL;
+    if (x == floor(x) && fabs(x) < 9007199254740992.0) return json_integer((json_int_t)x);
+    return json_real(x);
 }
 
-/* Puts v at path (keys joined with NUL) in *root, making objects on the
- * way. A path of no keys is a bare number: it becomes the root. */
+/* Puts v (taken over) at path (each key preceded by a NUL) in *root, making
+ * objects on the way; the empty path is a bare number, the root itself.
+ * Returns 0, or -1 when the path runs into a number or ends on an object
+ * (the tasks' outputs disagree in shape). */
 static int set_path(json_t **root, const char *path, size_t len, json_t *v) {
     if (len == 0) {
-        json_decref(*root);
+        if (*root) {
+            json_decref(v);
+            return -1;
+        }
         *root = v;
         return 0;
     }
-    if (!json_is_object(*root)) {
-        json_decref(*root);
-        *root = json_object();
-    }
+    if (!*root) *root = json_object();
     json_t *node = *root;
-    const char *p = path, *end = path + len;
+    const char *p = path + 1, *end = path + len;
     for (;;) {
+        if (!json_is_object(node)) break;
         const char *sep = memchr(p, '\0', (size_t)(end - p));
-        if (!sep) return json_object_setn_new(node, p, (size_t)(end - p), v);
-        json_t *next = json_object_getn(node, p, (size_t)(sep - p));
-        if (!json_is_object(next)) {
+        size_t klen = (size_t)((sep ? sep : end) - p);
+        json_t *next = json_object_getn(node, p, klen);
+        if (!sep) {
+            if (next) break;
+            return json_object_setn_new(node, p, klen, v) ? -1 : 0;
+        }
+        if (!next) {
             next = json_object();
-            json_object_setn_new(node, p, (size_t)(sep - p), next);
+            json_object_setn_new(node, p, klen, next);
         }
         node = next;
         p = sep + 1;
     }
+    json_decref(v);
+    return -1;
 }
 
 /* {"output": ...}: the concatenated text (\xNN for bytes that are not
@@ -247,11 +276,18 @@ static json_t *exec_finish(const json_t *args, const mt_field_t *fields,
         output = json_stringn(text.data ? text.data : "", text.len);
         mt_buf_free(&text);
     } else if (a.merge == MERGE_SUM) {
-        output = json_object();
-        for (size_t k = 0; output && k < n; k++)
-            if (!fields[k].piece &&
-                set_path(&output, fields[k].name, fields[k].name_len, sum_value(&fields[k])))
-                break;
+        for (size_t k = 0; k < n; k++) {
+            if (fields[k].piece) continue;
+            json_t *v = sum_value(&fields[k]);
+            if (!v || set_path(&output, fields[k].name, fields[k].name_len, v) != 0) {
+                snprintf(err, errsize, "exec: %s", v ? "the tasks' outputs disagree in "
+                         "shape (a number in one, an object in another)"
+                         : "a stored sum is not a finite number");
+                json_decref(output);
+                return NULL;
+            }
+        }
+        if (!output) output = json_object();
     } else {
         for (size_t k = 0; k < n; k++) {
             if (!fields[k].piece) continue;
@@ -265,8 +301,14 @@ static json_t *exec_finish(const json_t *args, const mt_field_t *fields,
             }
             if (!output) output = v;
             else {
-                merge_json(&output, v);
+                int rc = merge_json(&output, v);
                 json_decref(v);
+                if (rc != 0) {
+                    snprintf(err, errsize, "exec: numbers added across tasks overflow "
+                             "the double range");
+                    json_decref(output);
+                    return NULL;
+                }
             }
         }
         if (!output) output = json_null();

@@ -70,7 +70,10 @@ static int compile(const grep_args_t *a, regex_t *re, char *err,
 static int grep_check_args(const json_t *args, char *err, size_t errsize) {
     grep_args_t a;
     regex_t re;
-    if (read_args(args, &a, err, errsize) != 0 || compile(&a, &re, err, errsize))
+    static const char *const known[] = {"pattern", "ignore_case", "max_matches", NULL};
+    if (read_args(args, &a, err, errsize) != 0 ||
+        mt_op_known_keys("grep", args, known, err, errsize) != 0 ||
+        compile(&a, &re, err, errsize))
         return -1;
     regfree(&re);
     return 0;

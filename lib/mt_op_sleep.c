@@ -57,11 +57,17 @@ static json_t *sleep_finish(const json_t *args, const mt_field_t *fields,
     return res;
 }
 
+static int sleep_check_args(const json_t *args, char *err, size_t errsize) {
+    static const char *const known[] = {"ms", NULL};
+    return mt_op_known_keys("sleep", args, known, err, errsize);
+}
+
 const mt_op_t mt_op_sleep = {
     .name = "sleep",
     .summary = "count tasks, lines and bytes after sleeping args.ms per task (tests)",
     .unit = "line",
     .boundary = mt_op_newline,
+    .check_args = sleep_check_args,
     .map = sleep_map,
     .finish = sleep_finish,
 };

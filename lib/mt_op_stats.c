@@ -5,8 +5,9 @@
  * (Neumaier) and the mean and squared deviations are updated with Welford's
  * method; across tasks the moments merge with Chan's pairwise formula
  * (MT_DELTA_MOMENTS), in the aggregator and inside Redis. So a column of
- * values near 1e9 with a spread of 1 gets the right stddev, which a sum of
- * squares would cancel away. A line that is not a finite number of double
+ * values near 1e9 with a spread of 1 gets its stddev right to about 1e-9
+ * relative (the means' own rounding is the limit), where a sum of squares
+ * would cancel it away entirely. A line that is not a finite number of double
  * range counts as invalid; blank lines are skipped. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -44,8 +45,12 @@ static int read_args(const json_t *args, stats_args_t *a, char *err,
 }
 
 static int stats_check_args(const json_t *args, char *err, size_t errsize) {
+    static const char *const known[] = {"column", "delimiter", NULL};
     stats_args_t a;
-    return read_args(args, &a, err, errsize);
+    return read_args(args, &a, err, errsize) ||
+                   mt_op_known_keys("stats", args, known, err, errsize)
+               ? -1
+               : 0;
 }
 
 static int is_space(char c) {
@@ -109,7 +114,9 @@ static int stats_map(const mt_map_ctx_t *ctx, const void *data, size_t len,
     stats_args_t a;
     if (read_args(ctx->args, &a, err, errsize) != 0) return -1;
     int64_t count = 0, invalid = 0;
-    double sum = 0, comp = 0, mean = 0, m2 = 0, lo = 0, hi = 0;
+    /* Welford runs on x - shift (the task's first value): deviations of
+     * values like 1e9 +- 1 are then computed from small exact differences */
+    double sum = 0, comp = 0, shift = 0, mean = 0, m2 = 0, lo = 0, hi = 0;
     const char *p = data, *end = p + len;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -128,22 +135,28 @@ static int stats_map(const mt_map_ctx_t *ctx, const void *data, size_t len,
             double t = sum + x; /* Neumaier's compensated sum */
             comp += fabs(sum) >= fabs(x) ? (sum - t) + x : (x - t) + sum;
             sum = t;
-            double d = x - mean; /* Welford */
+            if (count == 1) shift = x;
+            double y = x - shift, d = y - mean; /* Welford */
             mean += d / (double)count;
-            m2 += d * (x - mean);
+            m2 += d * (y - mean);
             if (count == 1 || x < lo) lo = x;
             if (count == 1 || x > hi) hi = x;
         }
         p = line_end + (nl != NULL);
     }
-    mt_delta_entry_t mom = {MT_DELTA_MOMENTS, "moments", 7, count, mean, m2, 0};
+    mt_delta_entry_t mom = {MT_DELTA_MOMENTS, "moments", 7, count, shift + mean, m2, 0};
     if (mt_delta_add(out, MT_DELTA_SUM, "count", 5, count, 0, err, errsize) ||
         mt_delta_add(out, MT_DELTA_SUM, "invalid", 7, invalid, 0, err, errsize))
         return -1;
     if (count == 0) return 0;
     double total = sum + comp;
     if (!isfinite(total)) {
-        snprintf(err, errsize, "stats: the sum overflows");
+        snprintf(err, errsize, "stats: the sum overflows the double range");
+        return -1;
+    }
+    if (!isfinite(m2) || !isfinite(mom.f)) {
+        snprintf(err, errsize, "stats: the variance overflows the double range "
+                 "(values spread by more than about 1e150)");
         return -1;
     }
     if (mt_delta_add(out, MT_DELTA_FSUM, "sum", 3, 0, total, err, errsize) ||
@@ -191,6 +204,12 @@ static json_t *stats_finish(const json_t *args, const mt_field_t *fields,
         return res;
     }
     double stddev = sqrt((m2 > 0 ? m2 : 0) / (double)count);
+    if (!isfinite(sum) || !isfinite(lo) || !isfinite(hi) || !isfinite(mean) ||
+        !isfinite(stddev)) {
+        json_decref(res);
+        snprintf(err, errsize, "stats: the stored result is not finite");
+        return NULL;
+    }
     if (json_object_set_new(res, "sum", json_real(sum)) ||
         json_object_set_new(res, "min", json_real(lo)) ||
         json_object_set_new(res, "max", json_real(hi)) ||

@@ -123,11 +123,17 @@ fail:
     return NULL;
 }
 
+static int wordcount_check_args(const json_t *args, char *err, size_t errsize) {
+    static const char *const known[] = {NULL};
+    return mt_op_known_keys("wordcount", args, known, err, errsize);
+}
+
 const mt_op_t mt_op_wordcount = {
     .name = "wordcount",
     .summary = "count each word (ASCII case-folded, any bytes)",
     .unit = "word",
     .boundary = mt_wordcount_separator,
+    .check_args = wordcount_check_args,
     .map = wordcount_map,
     .finish = wordcount_finish,
 };

@@ -63,8 +63,18 @@ int mt_plugin_load(const char *path, char *err, size_t errsize) {
 }
 
 int mt_config_load_plugins(const mt_config_t *cfg, char *err, size_t errsize) {
-    for (size_t k = 0; k < cfg->nplugins; k++)
-        if (mt_plugin_load(cfg->plugins[k], err, errsize) != 0) return -1;
+    for (size_t k = 0; k < cfg->nplugins; k++) {
+        /* the same file named twice (MT_PLUGINS and --plugin) loads once */
+        char *real = realpath(cfg->plugins[k], NULL);
+        int seen = 0;
+        for (size_t j = 0; j < k && real && !seen; j++) {
+            char *other = realpath(cfg->plugins[j], NULL);
+            seen = other && strcmp(real, other) == 0;
+            free(other);
+        }
+        free(real);
+        if (!seen && mt_plugin_load(cfg->plugins[k], err, errsize) != 0) return -1;
+    }
     return 0;
 }
 

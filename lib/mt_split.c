@@ -22,6 +22,7 @@ struct mt_split {
     size_t lines_seen;    /* lines mode: newlines among the scanned bytes */
     uint64_t offset;      /* input offset of buf[start] */
     uint64_t line;        /* line number of buf[start] */
+    int mid_line;         /* the last task emitted did not end a line */
     uint64_t count;
 };
 
@@ -128,6 +129,7 @@ static int emit_upto(mt_split_t *s, int at_end, char *err, size_t errsize) {
         for (const char *q = chunk.data, *e = q + c;
              (q = memchr(q, '\n', (size_t)(e - q))) != NULL; q++)
             s->line++;
+        s->mid_line = chunk.data[c - 1] != '\n';
         s->start += c;
         s->offset += c;
         s->scanned = 0;
@@ -151,5 +153,12 @@ int mt_split_feed(mt_split_t *s, const void *data, size_t len, char *err,
 }
 
 int mt_split_flush(mt_split_t *s, char *err, size_t errsize) {
-    return emit_upto(s, 1, err, errsize);
+    int rc = emit_upto(s, 1, err, errsize);
+    /* An input's last line without a newline still was a line: the next
+     * input starts on the next one. */
+    if (rc == 0 && s->mid_line) {
+        s->line++;
+        s->mid_line = 0;
+    }
+    return rc;
 }

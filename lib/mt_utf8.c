@@ -27,7 +27,10 @@ int mt_utf8_escape(const void *data, size_t len, mt_buf_t *out) {
     if (mt_buf_reserve(out, len) != 0) return -1;
     while (p < end) {
         size_t n = mt_utf8_seq_len(p, (size_t)(end - p));
-        if (n > 0) {
+        if (*p == '\\') { /* doubled, so a real "\\x41" never reads as 'A' */
+            if (mt_buf_append(out, "\\\\", 2) != 0) return -1;
+            p++;
+        } else if (n > 0) {
             if (mt_buf_append(out, p, n) != 0) return -1;
             p += n;
         } else {

@@ -2,7 +2,9 @@
  *
  * Input may hold any bytes, but JSON strings must be valid UTF-8. Valid
  * sequences are kept as they are; each byte that is not part of one is
- * written as the four characters \xNN (backslash, 'x', two hex digits). */
+ * written as the four characters \xNN (backslash, 'x', two hex digits),
+ * and a backslash as two backslashes, so the escaped text always tells
+ * which bytes it stood for. */
 #ifndef MT_UTF8_H
 #define MT_UTF8_H
 

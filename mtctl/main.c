@@ -26,7 +26,10 @@ enum { EXIT_DONE = 0, EXIT_ERROR = 1, EXIT_TIMEOUT = 2, EXIT_FAILED = 3 };
 
 static _Noreturn void usage(const char *reason) {
     FILE *out = reason ? stderr : stdout;
-    if (reason) fprintf(stderr, "mtctl: %s\n\n", reason);
+    if (reason) { /* the error alone: the full text is one --help away */
+        fprintf(stderr, "mtctl: %s\nTry 'mtctl --help' for more information.\n", reason);
+        exit(EXIT_ERROR);
+    }
     fprintf(out,
         "Usage: mtctl [options] COMMAND [ARGS]\n"
         "Commands:\n"
@@ -40,7 +43,8 @@ static _Noreturn void usage(const char *reason) {
         "  top JOB [N]              wordcount: the N (20) most frequent words\n"
         "  delete JOB               remove the job and its result from Redis\n"
         "  dlq [JOB]                list dead letters (of one job): where from, why\n"
-        "  retry JOB                submit the job's dead-lettered tasks again\n"
+        "  retry JOB                submit the job's dead-lettered tasks (and results\n"
+        "                           the aggregator could not merge) again\n"
         "Options:\n"
         "  -r, --redis ADDR         Redis (MT_REDIS; " MT_DEFAULT_REDIS ")\n"
         "  -b, --brokers LIST       Kafka, for dlq and retry (MT_BROKERS; " MT_DEFAULT_BROKERS ")\n"
@@ -260,6 +264,7 @@ static int cmd_result_raw(mt_redis_t *r, const char *id) {
 
 typedef struct dead_letter {
     int64_t seq;
+    int is_result;               /* a result the aggregator could not merge */
     void *value;
     size_t len;
     rd_kafka_headers_t *headers; /* the task's own, to submit it again */
@@ -310,7 +315,10 @@ static int on_dead_letter(void *opaque, const rd_kafka_message_t *m) {
         mt_buf_free(&seq);
         mt_buf_free(&why);
     }
-    if (!scan->run || !decoded || t.type != MT_MSG_TASK || strcmp(t.run, scan->run) != 0)
+    /* tasks that failed, and results that could not be merged: both can be
+     * sent again */
+    if (!scan->run || !decoded || (t.type != MT_MSG_TASK && t.type != MT_MSG_RESULT) ||
+        strcmp(t.run, scan->run) != 0)
         return 0;
     for (size_t k = 0; k < scan->ntasks; k++)
         if (scan->tasks[k].seq == t.seq) return 0; /* dead-lettered twice */
@@ -323,6 +331,7 @@ static int on_dead_letter(void *opaque, const rd_kafka_message_t *m) {
     }
     dead_letter_t *d = &scan->tasks[scan->ntasks];
     d->seq = t.seq;
+    d->is_result = t.type == MT_MSG_RESULT;
     d->len = m->len;
     d->value = malloc(m->len ? m->len : 1);
     d->headers = rd_kafka_headers_copy(h);
@@ -411,7 +420,8 @@ static int cmd_retry(mt_redis_t *r, const mt_config_t *cfg, const char *id) {
         if (!reopened[k]) continue;
         dead_letter_t *d = &scan.tasks[k];
         rd_kafka_resp_err_t e = rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(id, strlen(id)),
+            rk, RD_KAFKA_V_TOPIC(d->is_result ? cfg->results_topic : topic),
+            RD_KAFKA_V_KEY(id, strlen(id)),
             RD_KAFKA_V_VALUE(d->value, d->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_HEADERS(d->headers), RD_KAFKA_V_END);
         if (e) {
@@ -436,7 +446,13 @@ static int cmd_retry(mt_redis_t *r, const mt_config_t *cfg, const char *id) {
         }
         goto fail;
     }
-    printf("%d task(s) of job %s submitted again to %s\n", n, id, topic);
+    int results = 0;
+    for (size_t k = 0; k < scan.ntasks; k++) results += reopened[k] && scan.tasks[k].is_result;
+    if (results)
+        printf("%d task(s) of job %s submitted again: %d to %s, %d result(s) to %s\n", n, id,
+               n - results, topic, results, cfg->results_topic);
+    else
+        printf("%d task(s) of job %s submitted again to %s\n", n, id, topic);
     rc = 0;
     goto out;
 fail:
@@ -532,7 +548,9 @@ int main(int argc, char **argv) {
         }
     }
     if (optind >= argc) usage("no command given");
-    if (mt_config_load_plugins(&cfg, err, sizeof err) != 0) usage(err);
+    /* a plugin that does not load only matters for its own jobs' results */
+    if (mt_config_load_plugins(&cfg, err, sizeof err) != 0)
+        fprintf(stderr, "mtctl: warning: %s\n", err);
     const char *cmd = argv[optind];
     const char *id = optind + 1 < argc ? argv[optind + 1] : NULL;
     int needs_job = strcmp(cmd, "jobs") != 0 && strcmp(cmd, "dlq") != 0;

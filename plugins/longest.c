@@ -35,13 +35,21 @@ typedef struct top {
     size_t n, k;
 } top_t;
 
-/* "k" from the job's arguments, by hand: a plugin needs no JSON library. */
+/* "k" from the job's arguments, by hand: a plugin needs no JSON library.
+ * Returns 0 when it is there but not a whole number from 1 to MAX_K. */
 static size_t read_k(const char *args) {
     const char *p = args ? strstr(args, "\"k\"") : NULL;
     if (!p) return DEFAULT_K;
     p = strchr(p + 3, ':');
-    long k = p ? strtol(p + 1, NULL, 10) : 0;
-    return k >= 1 && k <= MAX_K ? (size_t)k : DEFAULT_K;
+    char *end;
+    long k = p ? strtol(p + 1, &end, 10) : 0;
+    if (!p || end == p + 1 || (*end != ',' && *end != '}' && *end != ' ')) return 0;
+    return k >= 1 && k <= MAX_K ? (size_t)k : 0;
+}
+
+static int bad_k(char *err, size_t errsize) {
+    snprintf(err, errsize, "longest: \"k\" must be a whole number from 1 to %d", MAX_K);
+    return -1;
 }
 
 static int longer(const line_t *a, const line_t *b) {
@@ -98,6 +106,7 @@ static int read_state(top_t *t, const unsigned char *p, size_t len) {
 static int longest_map(const mt_plugin_task_t *task, const void *data, size_t len,
                        mt_plugin_out_t *out, char *err, size_t errsize) {
     top_t t = {NULL, 0, read_k(task->args)};
+    if (!t.k) return bad_k(err, errsize);
     if (!(t.lines = malloc(t.k * sizeof *t.lines))) {
         snprintf(err, errsize, "out of memory");
         return -1;
@@ -119,6 +128,7 @@ static int longest_map(const mt_plugin_task_t *task, const void *data, size_t le
 static int longest_merge(const char *args, const void *a, size_t alen, const void *b,
                          size_t blen, mt_plugin_out_t *out, char *err, size_t errsize) {
     top_t t = {NULL, 0, read_k(args)};
+    if (!t.k) return bad_k(err, errsize);
     int rc = -1;
     if (!(t.lines = malloc(t.k * sizeof *t.lines))) {
         snprintf(err, errsize, "out of memory");
@@ -138,6 +148,7 @@ static int longest_merge(const char *args, const void *a, size_t alen, const voi
 static int longest_finish(const char *args, const void *state, size_t len,
                           mt_plugin_out_t *out, char *err, size_t errsize) {
     top_t t = {NULL, 0, read_k(args)};
+    if (!t.k) return bad_k(err, errsize);
     if (!(t.lines = malloc(t.k * sizeof *t.lines))) {
         snprintf(err, errsize, "out of memory");
         return -1;

@@ -49,7 +49,10 @@ typedef struct producer {
 
 static _Noreturn void usage(const char *reason) {
     FILE *out = reason ? stderr : stdout;
-    if (reason) fprintf(stderr, "mt-producer: %s\n\n", reason);
+    if (reason) { /* the error alone: the full text is one --help away */
+        fprintf(stderr, "mt-producer: %s\nTry 'mt-producer --help' for more information.\n", reason);
+        exit(1);
+    }
     fprintf(out,
         "Usage: mt-producer --op OP [options] [FILE... | -]\n"
         "       mt-producer --op exec [options] [FILE... | -] -- PROGRAM [ARG...]\n"
@@ -143,8 +146,12 @@ static int parse_deadline(const char *s, int64_t *out) {
     struct tm tm = {0};
     const char *end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
     if (end && !*end) {
-        time_t t = timegm(&tm);
-        if (t == (time_t)-1) return -1;
+        struct tm check = tm, back;
+        time_t t = timegm(&check);
+        /* timegm quietly turns February 30 into March 2: refuse that */
+        if (t == (time_t)-1 || !gmtime_r(&t, &back) || back.tm_mday != tm.tm_mday ||
+            back.tm_mon != tm.tm_mon)
+            return -1;
         *out = (int64_t)t * 1000;
         return 0;
     }
@@ -295,6 +302,8 @@ int main(int argc, char **argv) {
             if (parse_deadline(optarg, &p.deadline_ms) != 0)
                 usage("--deadline takes a duration (500ms, 30s, 10m, 2h) or a UTC "
                       "time (2026-12-03T18:00:00Z)");
+            if (p.deadline_ms <= mt_wall_ms())
+                usage("--deadline is in the past: every task would expire");
             break;
         case 1 + 'c' * 256:
             if (mt_parse_long(optarg, 1, 1000000, &n) != 0)

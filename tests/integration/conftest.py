@@ -187,7 +187,7 @@ def log_events(path, needle):
 
 
 def assignments(path):
-    """(time, set of partition numbers) for each "assigned" line of a log."""
+    """(time, set of (topic, partition)) for each "assigned" line of a log."""
     import re
     out = []
     times = log_events(path, b"INFO assigned")
@@ -195,8 +195,8 @@ def assignments(path):
     for t, line in zip(times, lines):
         parts = set()
         listed = line.split(b"partition(s):", 1)[-1]  # not the [pid] prefix
-        for group in re.findall(rb"\[([0-9,]*)\]", listed):
-            parts.update(int(x) for x in group.split(b",") if x)
+        for topic, group in re.findall(rb"(\S+)\[([0-9,]*)\]", listed):
+            parts.update((topic.decode(), int(x)) for x in group.split(b",") if x)
         out.append((t, parts))
     return out
 

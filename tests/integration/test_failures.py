@@ -88,9 +88,9 @@ def test_sigterm_leaves_group_at_once(cluster, tmp_path):
     assert cluster.stop(a) == 0
     stopped = time.time() - t0
     cluster.procs.remove(a)
-    assert wait_until(lambda: any(t > t0 for t in log_events(b.log_path, b"assigned 12")), 5), \
+    assert wait_until(lambda: any(t > t0 for t in log_events(b.log_path, b"assigned 24")), 5), \
         "the survivor did not get all partitions within 5 s (no LeaveGroup?)"
-    took = max(t for t in log_events(b.log_path, b"assigned 12")) - t0
+    took = max(t for t in log_events(b.log_path, b"assigned 24")) - t0
     print(f"\nSIGTERM: exited 0 in {stopped:.1f} s, survivor had all partitions after {took:.1f} s")
     check_exact(cluster, job, data)
 

@@ -126,10 +126,14 @@ def grep_reference(path, pattern, ignore_case):
 
 
 def unescape(text):
-    """Bytes from mtctl's text (\\xNN escapes for bytes that are not UTF-8)."""
+    """Bytes from mtctl's text (\\xNN escapes for bytes that are not UTF-8,
+    two backslashes for one)."""
     out, i, raw = bytearray(), 0, text.encode()
     while i < len(raw):
-        if raw[i:i + 2] == b"\\x":
+        if raw[i:i + 2] == b"\\\\":
+            out.append(0x5c)
+            i += 2
+        elif raw[i:i + 2] == b"\\x":
             out.append(int(raw[i + 2:i + 4], 16))
             i += 4
         else:
@@ -145,7 +149,7 @@ def unescape(text):
     (r"", False, 5),  # the empty pattern matches every line
 ])
 def test_grep_against_gnu_grep(ops_cluster, tmp_path, pattern, icase, limit):
-    data = real_text(2_000_000) + b"\nodd bytes \xff\x00 GNU\n"
+    data = real_text(2_000_000) + b"\nodd bytes \xff\x00 GNU \\xff\n"
     path = tmp_path / "text.txt"
     path.write_bytes(data)
     args = ["--pattern", pattern, "--max-matches", str(limit), "--lines", "700"]
@@ -245,21 +249,31 @@ def test_exec_failure_reasons(ops_cluster, prog, reason):
     assert res["failed"] == 1 and reason in res["failed_tasks"][0]["error"]
 
 
-def test_expired_tasks_are_dead_lettered(ops_cluster):
-    data = b"".join(b"%d\n" % i for i in range(1000))
-    job = submit(ops_cluster, "stats", args=["--deadline", "1ms", "--lines", "100"], stdin=data)
-    r = ops_cluster.ctl("wait", job, "--timeout", "60")
-    assert r.returncode == 3
-    res = ops_cluster.result(job)
-    assert res["failed"] == 10 and res["count"] == 0
-    assert all(f["error"].startswith("expired") for f in res["failed_tasks"])
-    # a deadline in the future changes nothing
-    job = submit(ops_cluster, "stats", args=["--deadline", "10m", "--lines", "100"], stdin=data)
-    ops_cluster.wait(job)
-    res = ops_cluster.result(job)
-    assert res["count"] == 1000 and res["sum"] == 499500
-    bad = ops_cluster.produce(["--op", "stats", "--deadline", "soon"], stdin=b"", check=False)
-    assert bad.returncode != 0 and b"--deadline" in bad.stderr
+def test_expired_tasks_are_dead_lettered(tmp_path):
+    """Tasks submitted with a deadline while no worker runs expire; with a
+    deadline in the future nothing changes."""
+    import time
+    c = Cluster(tmp_path)
+    try:
+        data = b"".join(b"%d\n" % i for i in range(1000))
+        job = submit(c, "stats", args=["--deadline", "1s", "--lines", "100"], stdin=data)
+        time.sleep(1.5)
+        c.consumer()
+        c.aggregator()
+        r = c.ctl("wait", job, "--timeout", "60")
+        assert r.returncode == 3
+        res = c.result(job)
+        assert res["failed"] == 10 and res["count"] == 0
+        assert all(f["error"].startswith("expired") for f in res["failed_tasks"])
+        job = submit(c, "stats", args=["--deadline", "10m", "--lines", "100"], stdin=data)
+        c.wait(job)
+        res = c.result(job)
+        assert res["count"] == 1000 and res["sum"] == 499500
+        for bad in ("soon", "2026-02-30T00:00:00Z", "2001-01-01T00:00:00Z"):
+            r = c.produce(["--op", "stats", "--deadline", bad], stdin=b"", check=False)
+            assert r.returncode != 0 and b"--deadline" in r.stderr
+    finally:
+        c.close()
 
 
 def test_plugin_with_two_aggregators(tmp_path):
@@ -318,5 +332,88 @@ def test_high_priority_first_without_starving(tmp_path):
         assert 3 <= during <= 20, during
         c.wait(normal, timeout=60)
         assert c.result(normal)["tasks"] == 150
+    finally:
+        c.close()
+
+
+def test_sums_big_and_tiny_through_redis(ops_cluster):
+    """Float sums kept at full precision in Redis, at both ends of the range."""
+    job = submit(ops_cluster, "stats", args=["--lines", "1"], stdin=b"1e-19\n1e-19\n3.3e-19\n")
+    ops_cluster.wait(job)
+    res = ops_cluster.result(job)
+    assert math.isclose(res["sum"], math.fsum([1e-19, 1e-19, 3.3e-19]), rel_tol=1e-15)
+    job = submit(ops_cluster, "stats", args=["--lines", "1"], stdin=b"1.234567890123e-12\n")
+    ops_cluster.wait(job)
+    assert ops_cluster.result(job)["sum"] == 1.234567890123e-12
+    job = submit(ops_cluster, "exec", args=["--shell", "--merge", "sum", "--lines", "1"],
+                 stdin=b"a\nb\n", prog=["echo 1e20"])
+    ops_cluster.wait(job)
+    assert ops_cluster.result(job)["output"] == 2e20
+    # a variance beyond doubles fails its task with the reason
+    job = submit(ops_cluster, "stats", stdin=b"1e200\n-1e200\n")
+    assert ops_cluster.ctl("wait", job, "--timeout", "60").returncode == 3
+    assert "variance overflows" in ops_cluster.result(job)["failed_tasks"][0]["error"]
+
+
+def test_line_numbers_across_files(ops_cluster, tmp_path):
+    """A file without a final newline still ends its last line: the next
+    file's lines are numbered after it."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_bytes(b"a\nb")
+    b.write_bytes(b"c\nb\n")
+    job = submit(ops_cluster, "grep", [str(a), str(b)], ["--pattern", "b|c"])
+    ops_cluster.wait(job)
+    res = ops_cluster.result(job)
+    assert res["count"] == 3
+    assert [(m["line"], m["text"]) for m in res["matches"]] == [(2, "b"), (3, "c"), (4, "b")]
+
+
+def test_plugin_missing_in_aggregator_then_retried(tmp_path):
+    """Results the aggregator cannot read (its plugin was not loaded) are
+    dead-lettered with a reason that says what to do; after a restart with
+    the plugin, mtctl retry completes the job exactly."""
+    c = Cluster(tmp_path)
+    try:
+        c.consumer("--plugin", PLUGIN)
+        agg = c.aggregator()
+        c.wait_ready()
+        data = b"".join(b"%s\n" % (b"x" * (i % 97)) for i in range(2000))
+        job = submit(c, "longest", args=["--plugin", PLUGIN, "--args", '{"k": 2}',
+                                         "--lines", "500"], stdin=data)
+        assert c.ctl("wait", job, "--timeout", "60").returncode == 3
+        res = c.ctl("--plugin", PLUGIN, "result", job)
+        failed = json.loads(res.stdout)["failed_tasks"]
+        assert len(failed) == 4 and all("--plugin" in f["error"] for f in failed)
+        assert c.stop(agg) == 0
+        c.procs.remove(agg)
+        c.aggregator("--plugin", PLUGIN)
+        r = c.ctl("retry", job)
+        assert r.returncode == 0 and b"4 result(s)" in r.stdout, r.stdout + r.stderr
+        c.wait(job)
+        out = json.loads(c.ctl("--plugin", PLUGIN, "result", job).stdout)
+        assert out["state"] == "done"
+        assert [m["line"] for m in out["longest"]] == [97, 194]
+    finally:
+        c.close()
+
+
+def test_programs_do_not_outlive_their_worker(tmp_path):
+    """A worker stopped while its tasks' programs run kills them as it
+    exits (they run again elsewhere)."""
+    c = Cluster(tmp_path)
+    try:
+        w = c.consumer("--stop-wait", "300")
+        c.aggregator()
+        c.wait_ready()
+        marker = f"sleep 60.{random.randrange(10**8, 10**9)}"  # unique to this test
+        submit(c, "exec", args=["--shell", "--lines", "1"], stdin=b"1\n2\n", prog=[marker])
+        from conftest import wait_until
+
+        def running():
+            return subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 0
+        assert wait_until(running, 30)
+        assert c.stop(w) == 0
+        c.procs.remove(w)
+        assert wait_until(lambda: not running(), 5), "the task's program outlived the worker"
     finally:
         c.close()

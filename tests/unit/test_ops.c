@@ -160,8 +160,9 @@ static void test_stats_columns(void) {
     json_decref(res);
     mt_delta_destroy(d);
     const mt_op_t *op = mt_op_find("stats");
-    const char *bad[] = {"{\"column\":0}", "{\"column\":\"2\"}", "{\"delimiter\":\"ab\"}"};
-    for (size_t k = 0; k < 3; k++) {
+    const char *bad[] = {"{\"column\":0}", "{\"column\":\"2\"}", "{\"delimiter\":\"ab\"}",
+                         "{\"pattern\":\"x\"}"};
+    for (size_t k = 0; k < 4; k++) {
         json_error_t jerr;
         json_t *a = json_loads(bad[k], 0, &jerr);
         CHECKF(op->check_args(a, err, sizeof err) == -1, "%s accepted", bad[k]);
@@ -224,6 +225,19 @@ static void test_stats_empty(void) {
     CU_ASSERT(json_is_null(json_object_get(res, "mean")));
     CU_ASSERT(json_is_null(json_object_get(res, "stddev")));
     json_decref(res);
+    mt_delta_destroy(d);
+}
+
+/* Values whose spread overflows a double's variance fail the task with a
+ * reason rather than store an infinity nobody can read back. */
+static void test_stats_overflow(void) {
+    char err[256];
+    static const char input[] = "1e200\n-1e200\n";
+    CU_ASSERT_PTR_NULL(map_op("stats", NULL, 0, 1, input, sizeof input - 1, err, sizeof err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "variance overflows"));
+    static const char big[] = "1e300\n1e300\n";
+    mt_delta_t *d = map_op("stats", NULL, 0, 1, big, sizeof big - 1, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL(d); /* equal huge values: no spread, fine */
     mt_delta_destroy(d);
 }
 
@@ -334,6 +348,57 @@ static void test_exec_merge_sum_and_json(void) {
     mt_delta_destroy(all);
 }
 
+/* finish on fields as Redis stores them for --merge sum. */
+static json_t *sum_finish(const mt_field_t *f, size_t n, char *err, size_t errsize) {
+    json_error_t jerr;
+    json_t *args = json_loads("{\"argv\":[\"x\"],\"merge\":\"sum\"}", 0, &jerr);
+    json_t *res = mt_op_find("exec")->finish(args, f, n, err, errsize);
+    json_decref(args);
+    return res;
+}
+
+static void test_exec_sum_edges(void) {
+    char err[256];
+    /* big and tiny sums come back as they were stored */
+    mt_field_t big[] = {{"\0a", 2, "2.0000000000000001e+20", 22, 0, 0},
+                        {"\0b", 2, "5.3000000000000002e-19", 22, 0, 0},
+                        {"\0c", 2, "9007199254740993", 16, 0, 0}};
+    json_t *res = sum_finish(big, 3, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(res);
+    json_t *out = json_object_get(res, "output");
+    CU_ASSERT_DOUBLE_EQUAL(json_number_value(json_object_get(out, "a")), 2e20, 1e5);
+    CU_ASSERT(json_is_real(json_object_get(out, "a")));
+    CU_ASSERT_DOUBLE_EQUAL(json_number_value(json_object_get(out, "b")), 5.3e-19, 1e-33);
+    json_decref(res);
+    /* a bare number and the key "" are different paths */
+    mt_field_t both[] = {{"", 0, "5", 1, 0, 0}, {"\0", 1, "1", 1, 0, 0}};
+    CU_ASSERT_PTR_NULL(sum_finish(both, 2, err, sizeof err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "disagree in shape"));
+    /* a number in one task, an object in another: an error, in any order */
+    mt_field_t shape[] = {{"\0a", 2, "1", 1, 0, 0}, {"\0a\0b", 4, "2", 1, 0, 0}};
+    mt_field_t shape2[] = {{"\0a\0b", 4, "2", 1, 0, 0}, {"\0a", 2, "1", 1, 0, 0}};
+    CU_ASSERT_PTR_NULL(sum_finish(shape, 2, err, sizeof err));
+    CU_ASSERT_PTR_NULL(sum_finish(shape2, 2, err, sizeof err));
+    mt_field_t ok[] = {{"\0", 1, "1", 1, 0, 0}, {"\0a\0b", 4, "2", 1, 0, 0}};
+    res = sum_finish(ok, 2, err, sizeof err);
+    char *text = json_dumps(json_object_get(res, "output"), JSON_COMPACT | JSON_SORT_KEYS);
+    CU_ASSERT_STRING_EQUAL(text, "{\"\":1,\"a\":{\"b\":2}}");
+    free(text);
+    json_decref(res);
+    /* json: numbers that overflow when added are an error, not null */
+    const char *js = "{\"argv\":[\"cat\"],\"merge\":\"json\"}";
+    mt_delta_t *all = mt_delta_new();
+    for (int t = 0; t < 2; t++) {
+        mt_delta_t *d = map_op("exec", js, t, 1, "1e308", 5, err, sizeof err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+        mt_delta_merge(all, d, err, sizeof err);
+        mt_delta_destroy(d);
+    }
+    CU_ASSERT_PTR_NULL(finish_op("exec", js, all, err, sizeof err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "overflow"));
+    mt_delta_destroy(all);
+}
+
 static void test_exec_failures(void) {
     char err[256];
     CU_ASSERT_PTR_NULL(map_op("exec", "{\"argv\":[\"sh\",\"-c\",\"echo no >&2; exit 3\"]}", 0,
@@ -399,10 +464,12 @@ int register_ops_suite(void) {
         {"stats: columns", test_stats_columns},
         {"stats: tasks merged match an exact computation", test_stats_merged_tasks},
         {"stats: no numbers", test_stats_empty},
+        {"stats: a variance beyond doubles", test_stats_overflow},
         {"grep: matches, line numbers, limit, bytes", test_grep},
         {"exec: outputs concatenated in task order", test_exec_concat_in_task_order},
         {"exec: merge sum and json", test_exec_merge_sum_and_json},
         {"exec: failures and bad arguments", test_exec_failures},
+        {"exec: sums big and tiny, shapes, overflow", test_exec_sum_edges},
         {"plugin: the example, loaded", test_plugin_longest},
         {NULL, NULL},
     };

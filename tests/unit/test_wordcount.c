@@ -518,6 +518,8 @@ static void test_utf8_escape(void) {
         E("\x80\x81", "\\x80\\x81"),
         E("\xc0\xaf", "\\xc0\\xaf"),
         E("\x1f\x7f", "\x1f\x7f"),
+        E("\\", "\\\\"),
+        E("a\\xffb", "a\\\\xffb"), /* not the same as byte 0xff */
     };
 #undef E
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
