@@ -134,3 +134,46 @@ def test_deleted_job_id_used_again(tmp_path):
         assert res["counts"] == as_json_keys(count_words(new))
     finally:
         c.close()
+
+
+def test_every_kind_of_malformed_task_is_dead_lettered(tmp_path):
+    """Not our format, random bytes, an unknown op, missing or bad headers,
+    on either tasks topic: each lands in the dead-letter topic with its
+    reason (listed by mtctl dlq), a job it names still ends, and the worker
+    goes on to finish a real job exactly."""
+    import os
+    c = Cluster(tmp_path)
+    try:
+        c.consumer()
+        c.aggregator()
+        c.wait_ready()
+        job = c.job_id("bad")
+        run = "abc123"
+        redis_cli("HSET", f"mt:job:{job}", "state", "running", "op", "wordcount",
+                  "run", run, "total", "2", "done", "0", "failed", "0")
+        base = {"mt-version": "1", "mt-type": "task", "mt-job": job, "mt-run": run,
+                "mt-offset": "0", "mt-line": "1"}
+        bad = [
+            ({}, os.urandom(200), "missing header mt-version"),
+            ({"mt-version": "7"}, b"x", "unsupported format version 7"),
+            (dict(base, **{"mt-seq": "0", "mt-op": "no-such-op"}), b"hello", 'unknown op "no-such-op"'),
+            (dict(base, **{"mt-seq": "1"}), b"hello", "missing header mt-op"),
+            ({"mt-version": "1", "mt-type": "result", "mt-job": job, "mt-run": run,
+              "mt-op": "wordcount", "mt-seq": "5"}, b"MTD1", "not a task but a result"),
+        ]
+        for k, (headers, value, _) in enumerate(bad):
+            topic = c.env["MT_PRIORITY_TOPIC"] if k % 2 else c.env["MT_TASKS_TOPIC"]
+            kcat_produce(c, topic, headers, value, "k")
+        # the two that name the job and a task count as failed: it ends
+        r = c.ctl("wait", job, "--timeout", "60")
+        assert r.returncode == 3, c.ctl("status", job).stdout
+        assert redis_cli("HGET", f"mt:job:{job}", "failed") == "2"
+        assert wait_until(lambda: all(why in dead_letters(c) for _, _, why in bad), 30), \
+            dead_letters(c)
+        listed = c.ctl("dlq").stdout.decode()
+        assert listed.count("\n") == len(bad) + 1  # a header line, then one per letter
+        good = c.submit(stdin=b"still working fine\n")
+        c.wait(good)
+        assert c.result(good)["counts"] == as_json_keys(count_words(b"still working fine\n"))
+    finally:
+        c.close()
