@@ -11,6 +11,9 @@
  *                       exec's outputs) scored by position, each member
  *                       "position<TAB>bytes"
  *   mt:job:ID:state     string: a plugin op's merged state (opaque bytes)
+ *   mt:stream:NAME      sorted set: a stream's window jobs (ids NAME.START)
+ *                       scored by window start (ms); a window's keys expire
+ *                       ttl_ms after it completes
  * A job's state goes submitting -> running (total known) -> done or
  * done_with_errors; or submitting -> failed when submission failed. */
 #define _POSIX_C_SOURCE 200809L
@@ -36,6 +39,14 @@
     "  if failed > 0 then state = 'done_with_errors' end\n"                    \
     "  redis.call('HSET', job, 'state', state, 'finished_ms', now)\n"          \
     "  redis.call('PUBLISH', '" MT_STORE_DONE_CHANNEL "', id)\n"               \
+    /* a stream's window lives for its ttl once complete */                    \
+    "  local ttl = tonumber(redis.call('HGET', job, 'ttl_ms'))\n"              \
+    "  if ttl then\n"                                                         \
+    "    for _, k in ipairs({'', ':merged', ':result', ':failed', ':pieces',\n" \
+    "                        ':state'}) do\n"                                  \
+    "      redis.call('PEXPIRE', job .. k, ttl)\n"                             \
+    "    end\n"                                                               \
+    "  end\n"                                                                 \
     "  return 1\n"                                                             \
     "end\n"
 
@@ -232,13 +243,25 @@ static const char unmerged_script[] =
     "for i = 1, #ARGV do r[i] = redis.call('GETBIT', KEYS[1], ARGV[i]) end\n"
     "return r\n";
 
-/* KEYS: job, jobs. ARGV: id, op, args, now, run. */
+/* KEYS: job, index (mt:jobs, or a stream's mt:stream:NAME). ARGV: id, op,
+ * args, now, run, and for a window: stream, start_ms, end_ms, ttl_ms. A
+ * window is listed in its stream's index (scored by its start), not in
+ * mt:jobs, and the index forgets windows whose ttl is over. */
 static const char claim_script[] =
     "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
     "redis.call('HSET', KEYS[1], 'state', 'submitting', 'op', ARGV[2],\n"
     "           'args', ARGV[3], 'created_ms', ARGV[4], 'done', 0, 'failed', 0,\n"
     "           'run', ARGV[5])\n"
-    "redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])\n"
+    "if ARGV[6] then\n"
+    "  redis.call('HSET', KEYS[1], 'stream', ARGV[6], 'window_start_ms', ARGV[7],\n"
+    "             'window_end_ms', ARGV[8], 'ttl_ms', ARGV[9])\n"
+    "  redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])\n"
+    "  local gone = tonumber(ARGV[4]) - tonumber(ARGV[9]) -\n"
+    "               (tonumber(ARGV[8]) - tonumber(ARGV[7])) * 2\n"
+    "  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. gone)\n"
+    "else\n"
+    "  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])\n"
+    "end\n"
     "return 1\n";
 
 /* KEYS: job. ARGV: reason, now. */
@@ -286,6 +309,26 @@ int mt_store_claim(mt_redis_t *r, const char *job, const char *run_id,
     const char *argv[] = {k, "mt:jobs", job, op, args_json ? args_json : "", now,
                           run_id};
     redisReply *rep = run(r, claim_script, 2, 7, argv, err, errsize);
+    if (!rep) return -1;
+    int rc = (int)reply_int(rep, -1);
+    freeReplyObject(rep);
+    return rc;
+}
+
+int mt_store_claim_window(mt_redis_t *r, const char *job, const char *run_id,
+                          const char *op, const char *args_json, const char *stream,
+                          long long start_ms, long long end_ms, long long ttl_ms,
+                          char *err, size_t errsize) {
+    char k[200], index[200], now[24], start[24], end[24], ttl[24];
+    key(k, sizeof k, job, "");
+    snprintf(index, sizeof index, "mt:stream:%s", stream);
+    snprintf(now, sizeof now, "%lld", mt_wall_ms());
+    snprintf(start, sizeof start, "%lld", start_ms);
+    snprintf(end, sizeof end, "%lld", end_ms);
+    snprintf(ttl, sizeof ttl, "%lld", ttl_ms);
+    const char *argv[] = {k, index, job, op, args_json ? args_json : "", now,
+                          run_id, stream, start, end, ttl};
+    redisReply *rep = run(r, claim_script, 2, 11, argv, err, errsize);
     if (!rep) return -1;
     int rc = (int)reply_int(rep, -1);
     freeReplyObject(rep);
@@ -649,7 +692,8 @@ int mt_store_job(mt_redis_t *r, const char *job, json_t **out, char *err,
                  size_t errsize) {
     static const char *const numeric[] = {"total", "done", "failed", "created_ms",
                                           "finished_ms", "deadline_ms",
-                                          "state_version", NULL};
+                                          "state_version", "window_start_ms",
+                                          "window_end_ms", "ttl_ms", NULL};
     char k[200];
     key(k, sizeof k, job, "");
     redisReply *rep = mt_redis_cmd(r, err, errsize, "HGETALL %s", k);
@@ -786,6 +830,19 @@ void mt_store_result_destroy(mt_store_result_t *res) {
     free(res->replies);
     free(res->fields);
     free(res);
+}
+
+json_t *mt_store_windows(mt_redis_t *r, const char *stream, size_t limit, char *err,
+                         size_t errsize) {
+    redisReply *rep = mt_redis_cmd(r, err, errsize, "ZREVRANGE mt:stream:%s 0 %lld",
+                                   stream, (long long)limit - 1);
+    if (!rep) return NULL;
+    json_t *a = json_array();
+    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
+        json_array_append_new(a, json_stringn(rep->element[i]->str,
+                                              rep->element[i]->len));
+    freeReplyObject(rep);
+    return a;
 }
 
 json_t *mt_store_jobs(mt_redis_t *r, size_t limit, char *err, size_t errsize) {

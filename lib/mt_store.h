@@ -29,6 +29,14 @@ int mt_store_claim(mt_redis_t *r, const char *job, const char *run_id,
                    const char *op, const char *args_json, char *err,
                    size_t errsize);
 
+/* Like mt_store_claim for the window [start_ms, end_ms) of a stream: job
+ * is "STREAM.START_MS", listed in the stream's index instead of mt:jobs,
+ * and all its keys expire ttl_ms after it completes. */
+int mt_store_claim_window(mt_redis_t *r, const char *job, const char *run_id,
+                          const char *op, const char *args_json, const char *stream,
+                          long long start_ms, long long end_ms, long long ttl_ms,
+                          char *err, size_t errsize);
+
 /* Marks a job still being submitted as "failed" with a reason. Returns 0 or
  * -1 with a message. */
 int mt_store_fail(mt_redis_t *r, const char *job, const char *reason,
@@ -135,6 +143,11 @@ void mt_store_result_destroy(mt_store_result_t *res);
 /* Lists job ids, newest first, at most limit. Returns a new JSON array, or
  * NULL with a message. */
 json_t *mt_store_jobs(mt_redis_t *r, size_t limit, char *err, size_t errsize);
+
+/* A stream's window job ids, newest first, at most limit. Returns a new
+ * JSON array, or NULL with a message. */
+json_t *mt_store_windows(mt_redis_t *r, const char *stream, size_t limit, char *err,
+                         size_t errsize);
 
 /* Deletes everything stored for a job. Returns 1 when it existed, 0 when
  * not, -1 with a message. */

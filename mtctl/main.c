@@ -17,6 +17,7 @@
 #include "mt_log.h"
 #include "mt_op.h"
 #include "mt_plugins.h"
+#include "mt_signal.h"
 #include "mt_store.h"
 #include "mt_task.h"
 #include "mt_utf8.h"
@@ -43,6 +44,8 @@ static _Noreturn void usage(const char *reason) {
         "  top JOB [N]              wordcount: the N (20) most frequent words\n"
         "  delete JOB               remove the job and its result from Redis\n"
         "  dlq [JOB]                list dead letters (of one job): where from, why\n"
+        "  windows STREAM [N]       the N (10) latest windows of a stream, results\n"
+        "  follow STREAM            print each window's result as it completes\n"
         "  retry JOB                submit the job's dead-lettered tasks (and results\n"
         "                           the aggregator could not merge) again\n"
         "Options:\n"
@@ -154,7 +157,7 @@ static int cmd_wait(mt_redis_t *r, const char *id, double timeout, int progress)
 }
 
 /* The job record plus the op's finished result, as one JSON object. */
-static json_t *build_result(mt_redis_t *r, const char *id) {
+static json_t *build_result(mt_redis_t *r, const char *id, int quiet) {
     char err[512];
     json_t *job = load_job(r, id), *out = NULL, *part = NULL;
     mt_store_result_t *res = NULL;
@@ -165,7 +168,7 @@ static json_t *build_result(mt_redis_t *r, const char *id) {
                 "--plugin)\n", id, field_str(job, "op"));
         goto out;
     }
-    if (strcmp(field_str(job, "state"), "done") != 0)
+    if (strcmp(field_str(job, "state"), "done") != 0 && !quiet)
         fprintf(stderr, "mtctl: warning: job %s is %s; the result is partial\n", id,
                 field_str(job, "state"));
     if (mt_store_result(r, id, &res, err, sizeof err) != 0) {
@@ -201,6 +204,11 @@ static json_t *build_result(mt_redis_t *r, const char *id) {
     json_object_set_new(out, "job", json_string(id));
     json_object_set(out, "op", json_object_get(job, "op"));
     json_object_set(out, "state", json_object_get(job, "state"));
+    if (json_object_get(job, "window_start_ms")) { /* a stream's window */
+        json_object_set(out, "stream", json_object_get(job, "stream"));
+        json_object_set(out, "window_start_ms", json_object_get(job, "window_start_ms"));
+        json_object_set(out, "window_end_ms", json_object_get(job, "window_end_ms"));
+    }
     static const char *const copied[] = {"total", "done", "failed", NULL};
     for (size_t k = 0; copied[k]; k++)
         if (json_object_get(job, copied[k]))
@@ -218,7 +226,7 @@ out:
 }
 
 static int cmd_result(mt_redis_t *r, const char *id) {
-    json_t *out = build_result(r, id);
+    json_t *out = build_result(r, id, 0);
     if (!out) return EXIT_ERROR;
     int rc = json_dumpf(out, stdout, JSON_COMPACT);
     fputc('\n', stdout);
@@ -466,7 +474,7 @@ out:
 }
 
 static int cmd_top(mt_redis_t *r, const char *id, long n) {
-    json_t *out = build_result(r, id);
+    json_t *out = build_result(r, id, 0);
     if (!out) return EXIT_ERROR;
     json_t *counts = json_object_get(out, "counts");
     if (!json_is_object(counts)) {
@@ -483,6 +491,103 @@ static int cmd_top(mt_redis_t *r, const char *id, long n) {
         printf("%10lld  %s\n", (long long)json_integer_value(v), word);
     }
     json_decref(out);
+    return 0;
+}
+
+/* ---- streams ---- */
+
+/* "2026-12-03T18:00:10.500Z" for a time in ms. */
+static void utc_text(long long ms, char *out, size_t size) {
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char base[32];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, size, "%s.%03lldZ", base, ms % 1000);
+}
+
+/* The op's part of a window's result: the result minus the job's record. */
+static char *op_part(json_t *res) {
+    static const char *const record[] = {"job", "op", "state", "total", "done", "failed",
+                                         "stream", "window_start_ms", "window_end_ms", NULL};
+    json_t *copy = json_copy(res);
+    for (size_t k = 0; record[k]; k++) json_object_del(copy, record[k]);
+    char *text = json_dumps(copy, JSON_COMPACT);
+    json_decref(copy);
+    return text;
+}
+
+static int cmd_windows(mt_redis_t *r, const char *stream, long n) {
+    char err[512];
+    json_t *ids = mt_store_windows(r, stream, (size_t)n, err, sizeof err);
+    if (!ids) {
+        fprintf(stderr, "mtctl: %s\n", err);
+        return EXIT_ERROR;
+    }
+    if (json_array_size(ids) == 0) fprintf(stderr, "mtctl: no windows of stream %s\n", stream);
+    else printf("%-24s %-17s %-9s %s\n", "WINDOW (UTC)", "STATE", "TASKS", "RESULT");
+    size_t i;
+    json_t *idv;
+    json_array_foreach(ids, i, idv) {
+        json_t *res = build_result(r, json_string_value(idv), 1);
+        if (!res) continue; /* expired meanwhile */
+        char when[40], tasks[48];
+        utc_text(json_integer_value(json_object_get(res, "window_start_ms")), when, sizeof when);
+        if (json_object_get(res, "total"))
+            snprintf(tasks, sizeof tasks, "%lld/%lld",
+                     (long long)field_int(res, "done"), (long long)field_int(res, "total"));
+        else
+            snprintf(tasks, sizeof tasks, "%lld/?", (long long)field_int(res, "done"));
+        char *part = op_part(res);
+        printf("%-24s %-17s %-9s %s\n", when, field_str(res, "state"), tasks, part ? part : "");
+        free(part);
+        json_decref(res);
+    }
+    json_decref(ids);
+    return fflush(stdout) == 0 ? 0 : EXIT_ERROR;
+}
+
+/* Prints each window's result (one JSON line) once it completes, oldest
+ * first, until interrupted. Windows complete already when it starts are
+ * not printed. */
+static int cmd_follow(mt_redis_t *r, const char *stream) {
+    enum { SEEN = 512 };
+    char seen[SEEN][MT_JOB_ID_MAX + 1];
+    size_t nseen = 0, next = 0;
+    int first = 1;
+    while (!mt_stop_requested) {
+        char err[512];
+        json_t *ids = mt_store_windows(r, stream, 64, err, sizeof err);
+        if (!ids) {
+            fprintf(stderr, "mtctl: %s; trying again\n", err);
+            sleep(1);
+            continue;
+        }
+        for (size_t i = json_array_size(ids); i-- > 0;) { /* oldest first */
+            const char *id = json_string_value(json_array_get(ids, i));
+            int known = 0;
+            for (size_t k = 0; k < nseen && !known; k++) known = !strcmp(seen[k], id);
+            if (known) continue;
+            json_t *job = NULL;
+            if (mt_store_job(r, id, &job, err, sizeof err) <= 0) continue;
+            int final = is_final(field_str(job, "state"));
+            json_decref(job);
+            if (!final) continue;
+            snprintf(seen[next], sizeof seen[next], "%s", id);
+            next = (next + 1) % SEEN;
+            if (nseen < SEEN) nseen++;
+            if (first) continue;
+            json_t *res = build_result(r, id, 1);
+            if (!res) continue;
+            json_dumpf(res, stdout, JSON_COMPACT);
+            fputc('\n', stdout);
+            fflush(stdout);
+            json_decref(res);
+        }
+        json_decref(ids);
+        first = 0;
+        usleep(100 * 1000);
+    }
     return 0;
 }
 
@@ -553,6 +658,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "mtctl: warning: %s\n", err);
     const char *cmd = argv[optind];
     const char *id = optind + 1 < argc ? argv[optind + 1] : NULL;
+    int is_stream_cmd = !strcmp(cmd, "windows") || !strcmp(cmd, "follow");
     int needs_job = strcmp(cmd, "jobs") != 0 && strcmp(cmd, "dlq") != 0;
     if (needs_job && !id) usage("this command needs a job id");
     if (id && mt_job_id_check(id, err, sizeof err) != 0) usage(err);
@@ -571,6 +677,12 @@ int main(int argc, char **argv) {
         rc = cmd_wait(r, id, timeout, progress);
     } else if (!strcmp(cmd, "result")) {
         rc = raw ? cmd_result_raw(r, id) : cmd_result(r, id);
+    } else if (is_stream_cmd) {
+        long n = 10;
+        if (optind + 2 < argc && mt_parse_long(argv[optind + 2], 1, 100000, &n))
+            usage("windows takes a count");
+        if (!strcmp(cmd, "follow")) mt_signal_install();
+        rc = !strcmp(cmd, "windows") ? cmd_windows(r, id, n) : cmd_follow(r, id);
     } else if (!strcmp(cmd, "retry")) {
         rc = cmd_retry(r, &cfg, id);
     } else if (!strcmp(cmd, "top")) {

@@ -23,6 +23,7 @@
 #include "mt_log.h"
 #include "mt_signal.h"
 #include "mt_op.h"
+#include "mt_source.h"
 #include "mt_split.h"
 #include "mt_store.h"
 #include "mt_task.h"
@@ -63,6 +64,15 @@ static _Noreturn void usage(const char *reason) {
         "  -j, --job ID            job id (default: generated); refused if it exists\n"
         "      --priority P        normal or high: high-priority jobs go to their own\n"
         "                          topic, which workers drain first\n"
+        "  -f, --follow            FILE (or -) never ends: follow it like tail -F\n"
+        "                          (from its start, across rotation and truncation)\n"
+        "      --listen HOST:PORT  take lines from TCP clients (any number)\n"
+        "      --stream NAME       with --follow/--listen: a job per time window,\n"
+        "                          NAME.START_MS (mtctl windows NAME)\n"
+        "      --window DUR        window length by arrival time (10s)\n"
+        "      --flush-ms MS       cut a task MS ms after its first line (200), or\n"
+        "                          at --lines lines (1000), whichever comes first\n"
+        "      --ttl DUR           a window's result expires DUR after it completes (1h)\n"
         "      --deadline WHEN     tasks not started by then are dead-lettered as\n"
         "                          expired: a duration from now (500ms, 30s, 10m, 2h)\n"
         "                          or a UTC time (2026-12-03T18:00:00Z)\n"
@@ -248,6 +258,137 @@ static int finish_job(producer_t *p, char *err, size_t errsize) {
     return 0;
 }
 
+/* ---- streams: --follow and --listen ---- */
+
+typedef struct stream_opts {
+    const char *name;     /* --stream: windows are jobs NAME.START_MS */
+    long long window_ms;  /* --window */
+    long long flush_ms;   /* --flush-ms: a task is cut this long after its
+                           * first line arrived, full or not */
+    long lines;           /* --lines: ... or at this many lines */
+    long max_bytes;       /* --max-task-bytes */
+    long long ttl_ms;     /* --ttl: window results live this long */
+} stream_opts_t;
+
+typedef struct stream {
+    producer_t *p;
+    mt_redis_t *redis;
+    const stream_opts_t *o;
+    long long window;     /* start of the open window (ms), -1: none open */
+    mt_buf_t task;        /* lines of the task being filled */
+    long task_lines;
+    long long task_since; /* when its first line came (ms) */
+    uint64_t offset, line; /* of the task's first byte in the whole stream */
+} stream_t;
+
+/* Sends the task being filled (if any) to the open window. */
+static int stream_cut(stream_t *st, char *err, size_t errsize) {
+    if (!st->task.len) return 0;
+    mt_chunk_t chunk = {st->task.data, st->task.len, st->offset, st->line};
+    if (emit_task(st->p, &chunk) != 0) {
+        snprintf(err, errsize, "%s", st->p->produce_error);
+        return -1;
+    }
+    st->offset += st->task.len;
+    st->line += (uint64_t)st->task_lines;
+    mt_buf_reset(&st->task);
+    st->task_lines = 0;
+    return 0;
+}
+
+/* Cuts the last task of the open window and sends its end marker: the
+ * window completes when its tasks are merged. */
+static int stream_close(stream_t *st, char *err, size_t errsize) {
+    if (st->window < 0) return 0;
+    if (stream_cut(st, err, errsize) != 0 || finish_job(st->p, err, errsize) != 0) return -1;
+    mt_info("window %s closed: %llu task(s)", st->p->job,
+            (unsigned long long)st->p->produced);
+    st->window = -1;
+    return 0;
+}
+
+/* Opens the window starting at start: claims its job. A window claimed
+ * already (by a producer before a restart) goes on as NAME.START.2, .3 ... */
+static int stream_open(stream_t *st, long long start, char *err, size_t errsize) {
+    producer_t *p = st->p;
+    for (int k = 1; k < 100; k++) {
+        if (k == 1) snprintf(p->job, sizeof p->job, "%s.%lld", st->o->name, start);
+        else snprintf(p->job, sizeof p->job, "%s.%lld.%d", st->o->name, start, k);
+        mt_run_id_generate(p->run, sizeof p->run);
+        int rc = mt_store_claim_window(st->redis, p->job, p->run, p->op->name, p->args,
+                                       st->o->name, start, start + st->o->window_ms,
+                                       st->o->ttl_ms, err, errsize);
+        if (rc < 0) return -1;
+        if (rc == 1) {
+            p->produced = 0;
+            st->window = start;
+            return 0;
+        }
+    }
+    snprintf(err, errsize, "window %s.%lld: too many submissions", st->o->name, start);
+    return -1;
+}
+
+/* Reads the source until it ends or a stop is requested, cutting tasks
+ * every o->lines lines or o->flush_ms ms, into windows of o->window_ms by
+ * arrival time. Returns 0, or -1 with a message. */
+static int run_stream(producer_t *p, mt_redis_t *redis, mt_source_t *src,
+                      const stream_opts_t *o, char *err, size_t errsize) {
+    stream_t st = {p, redis, o, -1, MT_BUF_INIT, 0, 0, 0, 1};
+    mt_buf_t lines = MT_BUF_INIT;
+    int ended = 0, rc = 0;
+    while (!ended && !mt_stop_requested && rc == 0) {
+        long long now = mt_wall_ms(), wait = 200;
+        if (st.task.len) wait = st.task_since + o->flush_ms - now;
+        if (st.window >= 0 && st.window + o->window_ms - now < wait)
+            wait = st.window + o->window_ms - now;
+        mt_buf_reset(&lines);
+        int n = mt_source_read(src, &lines, wait > 0 ? (int)wait : 0, &ended, err, errsize);
+        if (n < 0) {
+            rc = -1;
+            break;
+        }
+        now = mt_wall_ms();
+        long long window = now - now % o->window_ms;
+        if (st.window >= 0 && now >= st.window + o->window_ms) rc = stream_close(&st, err, errsize);
+        if (rc == 0 && n > 0 && st.window < 0) rc = stream_open(&st, window, err, errsize);
+        for (size_t at = 0; rc == 0 && at < lines.len;) {
+            const char *nl = memchr(lines.data + at, '\n', lines.len - at);
+            size_t len = (size_t)(nl - (lines.data + at)) + 1;
+            if (st.task.len + len > (size_t)o->max_bytes) rc = stream_cut(&st, err, errsize);
+            if (rc) break;
+            if (!st.task.len) st.task_since = now;
+            if (mt_buf_append(&st.task, lines.data + at, len) != 0) {
+                snprintf(err, errsize, "out of memory");
+                rc = -1;
+                break;
+            }
+            at += len;
+            if (++st.task_lines >= o->lines) rc = stream_cut(&st, err, errsize);
+        }
+        if (rc == 0 && st.task.len && now - st.task_since >= o->flush_ms)
+            rc = stream_cut(&st, err, errsize);
+        rd_kafka_poll(p->rk, 0);
+    }
+    /* the input ended or we were asked to stop: the open window ends now */
+    if (rc == 0) rc = stream_close(&st, err, errsize);
+    mt_buf_free(&lines);
+    mt_buf_free(&st.task);
+    return rc;
+}
+
+/* "10s", "500ms", "2m", "1h" to ms; -1 when malformed. */
+static long long parse_duration(const char *s) {
+    char *unit;
+    errno = 0;
+    double v = strtod(s, &unit);
+    if (errno || unit == s || !(v > 0) || v > 1e9) return -1;
+    double ms = !strcmp(unit, "ms") ? v : !strcmp(unit, "s") ? v * 1e3
+              : !strcmp(unit, "m") ? v * 6e4 : !strcmp(unit, "h") ? v * 3.6e6
+              : !strcmp(unit, "d") ? v * 8.64e7 : -1;
+    return ms >= 1 ? (long long)ms : -1;
+}
+
 int main(int argc, char **argv) {
     static const struct option longopts[] = {
         MT_CONFIG_LONGOPTS,
@@ -268,11 +409,20 @@ int main(int argc, char **argv) {
         {"timeout", required_argument, NULL, 1 + 't' * 256},
         {"max-output", required_argument, NULL, 1 + 'o' * 256},
         {"merge", required_argument, NULL, 1 + 'M' * 256},
+        {"follow", no_argument, NULL, 'f'},
+        {"listen", required_argument, NULL, 1 + 'L' * 256},
+        {"stream", required_argument, NULL, 1 + 'S' * 256},
+        {"window", required_argument, NULL, 1 + 'W' * 256},
+        {"flush-ms", required_argument, NULL, 1 + 'F' * 256},
+        {"ttl", required_argument, NULL, 1 + 'T' * 256},
         {NULL, 0, NULL, 0},
     };
     /* op options become keys of the op's arguments (see --args) */
     json_t *opt_args = json_object();
     const char *priority = "normal";
+    int follow = 0, job_given = 0;
+    const char *listen_on = NULL;
+    stream_opts_t so_stream = {NULL, 10000, 200, 1000, 0, 3600000};
     producer_t p = {0};
     char err[1024] = "";
     const char *op_name = NULL;
@@ -290,7 +440,7 @@ int main(int argc, char **argv) {
             argc = k;
             break;
         }
-    while ((opt = getopt_long(argc, argv, MT_CONFIG_SHORTOPTS "o:j:l:B:i",
+    while ((opt = getopt_long(argc, argv, MT_CONFIG_SHORTOPTS "o:j:l:B:if",
                               longopts, NULL)) != -1) {
         long n;
         switch (opt) {
@@ -338,10 +488,31 @@ int main(int argc, char **argv) {
         case 1 + 'M' * 256:
             json_object_set_new(opt_args, "merge", json_string(optarg));
             break;
+        case 'f': follow = 1; break;
+        case 1 + 'L' * 256: listen_on = optarg; break;
+        case 1 + 'S' * 256:
+            if (mt_job_id_check(optarg, err, sizeof err) != 0 || strlen(optarg) > 100)
+                usage("--stream takes a name of up to 100 of A-Z a-z 0-9 . _ -");
+            so_stream.name = optarg;
+            break;
+        case 1 + 'W' * 256:
+            if ((so_stream.window_ms = parse_duration(optarg)) < 10)
+                usage("--window takes a duration of 10ms or more (500ms, 10s, 1m, 1h)");
+            break;
+        case 1 + 'F' * 256:
+            if (mt_parse_long(optarg, 1, 3600000, &n) != 0)
+                usage("--flush-ms takes milliseconds");
+            so_stream.flush_ms = n;
+            break;
+        case 1 + 'T' * 256:
+            if ((so_stream.ttl_ms = parse_duration(optarg)) < 0)
+                usage("--ttl takes a duration (10m, 1h, 7d)");
+            break;
         case 'o': op_name = optarg; break;
         case 'j':
             if (mt_job_id_check(optarg, err, sizeof err) != 0) usage(err);
             snprintf(p.job, sizeof p.job, "%s", optarg);
+            job_given = 1;
             break;
         case 'A': args_text = optarg; break;
         case 'l':
@@ -395,12 +566,25 @@ int main(int argc, char **argv) {
         json_decref(opt_args);
     }
     p.topic = strcmp(priority, "high") == 0 ? p.cfg.priority_topic : p.cfg.tasks_topic;
+    int streaming = follow || listen_on;
+    if (streaming) {
+        if (!so_stream.name) usage("--follow and --listen need --stream NAME");
+        if (job_given) usage("a stream's jobs are its windows: --job does not apply");
+        if (follow && listen_on) usage("--follow and --listen do not go together");
+        if ((follow && argc - optind != 1) || (listen_on && argc != optind))
+            usage("--follow reads one FILE (or - for stdin); --listen reads no file");
+        if (size_given && !by_lines) usage("in a stream tasks are cut by --lines and --flush-ms");
+        so_stream.lines = size_given ? size : 1000;
+        so_stream.max_bytes = max_bytes;
+    } else if (so_stream.name) {
+        usage("--stream needs --follow or --listen");
+    }
     if (!by_lines && size > max_bytes) {
         if (size_given) usage("--bytes must not exceed --max-task-bytes");
         size = max_bytes;
     }
     /* Fail on unreadable files before anything is sent. */
-    for (int k = optind; k < argc; k++) {
+    for (int k = optind; k < argc && !streaming; k++) {
         struct stat st;
         if (strcmp(argv[k], "-") == 0) continue;
         if (access(argv[k], R_OK) != 0 || stat(argv[k], &st) != 0) {
@@ -427,6 +611,30 @@ int main(int argc, char **argv) {
         (p.partitions = mt_kafka_partition_count(p.rk, p.topic, 10000,
                                                  err, sizeof err)) < 0)
         goto out;
+    if (streaming) {
+        mt_source_t *src = listen_on ? mt_source_listen(listen_on, err, sizeof err)
+                           : strcmp(argv[optind], "-") == 0 ? mt_source_stdin(err, sizeof err)
+                           : mt_source_file(argv[optind], err, sizeof err);
+        if (!src) goto out;
+        if (listen_on) mt_info("stream %s: listening on port %d", so_stream.name,
+                               mt_source_port(src));
+        mt_info("stream %s: %s tasks to %s in windows of %lld ms", so_stream.name,
+                p.op->name, p.topic, so_stream.window_ms);
+        rc = run_stream(&p, redis, src, &so_stream, err, sizeof err);
+        mt_source_destroy(src);
+        if (rc != 0) {
+            if (p.job[0]) {
+                char e2[512];
+                if (mt_store_fail(redis, p.job, err, e2, sizeof e2) != 0)
+                    mt_err("could not record the failure: %s", e2);
+            }
+            goto out;
+        }
+        printf("%s\n", so_stream.name);
+        fflush(stdout);
+        status = 0;
+        goto out;
+    }
     mt_run_id_generate(p.run, sizeof p.run);
     rc = mt_store_claim(redis, p.job, p.run, p.op->name, p.args, err, sizeof err);
     if (rc < 0) goto out;
