@@ -832,10 +832,27 @@ void mt_store_result_destroy(mt_store_result_t *res) {
     free(res);
 }
 
+/* KEYS: a stream's index. ARGV: limit. The newest windows whose job still
+ * exists; those expired (their ttl is over) leave the index. */
+static const char windows_script[] =
+    "local out = {}\n"
+    "local ids = redis.call('ZREVRANGE', KEYS[1], 0, -1)\n"
+    "for _, id in ipairs(ids) do\n"
+    "  if redis.call('EXISTS', 'mt:job:' .. id) == 0 then\n"
+    "    redis.call('ZREM', KEYS[1], id)\n"
+    "  elseif #out < tonumber(ARGV[1]) then\n"
+    "    out[#out + 1] = id\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
 json_t *mt_store_windows(mt_redis_t *r, const char *stream, size_t limit, char *err,
                          size_t errsize) {
-    redisReply *rep = mt_redis_cmd(r, err, errsize, "ZREVRANGE mt:stream:%s 0 %lld",
-                                   stream, (long long)limit - 1);
+    char index[200], lim[24];
+    snprintf(index, sizeof index, "mt:stream:%s", stream);
+    snprintf(lim, sizeof lim, "%zu", limit);
+    const char *argv[] = {index, lim};
+    redisReply *rep = run(r, windows_script, 1, 2, argv, err, errsize);
     if (!rep) return NULL;
     json_t *a = json_array();
     for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)

@@ -1,0 +1,166 @@
+"""Streams: mt-producer --follow / --listen with --stream, windows by
+arrival time, each window's result checked against an independent count of
+exactly the lines sent into it."""
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import REDIS, Cluster, wait_until
+from wordcount import as_json_keys, count_words
+
+WINDOW_MS = 1000
+
+
+@pytest.fixture
+def stream_cluster(tmp_path):
+    c = Cluster(tmp_path)
+    c.consumer()
+    c.aggregator()
+    c.wait_ready()
+    yield c
+    c.close()
+
+
+def start_producer(c, args, stdin=None):
+    log = open(c.tmp / f"stream-producer-{time.time_ns()}.log", "wb")
+    p = subprocess.Popen([os.path.join(c.bin, "mt-producer"), *args], env=c.env,
+                         stdin=stdin, stdout=subprocess.PIPE, stderr=log)
+    p.log_path = log.name
+    log.close()
+    return p
+
+
+def sleep_until_ms_of_window(at_ms):
+    """Sleeps until at_ms past the start of the next window."""
+    now = time.time() * 1000
+    start = now - now % WINDOW_MS + WINDOW_MS
+    time.sleep((start + at_ms - now) / 1000)
+    return int(start)
+
+
+def windows(c, stream):
+    r = c.ctl("windows", stream, "100")
+    assert r.returncode == 0, r.stderr
+    ids = subprocess.run(["redis-cli", "-h", REDIS.split(":")[0], "-p",
+                          REDIS.split(":")[1].split("/")[0], "-n", REDIS.split("/")[1],
+                          "ZRANGE", f"mt:stream:{stream}", "0", "-1"],
+                         capture_output=True, check=True).stdout.decode().split()
+    out = {}
+    for i in ids:
+        r = c.ctl("result", i)
+        if r.returncode == 0:  # else it expired just now
+            out[int(i.split(".")[-1])] = json.loads(r.stdout)
+    return out
+
+
+def test_fixed_rate_stream_over_windows(stream_cluster):
+    """Lines at a fixed rate (500/s, 0.4 s per window), each window's batch sent well inside
+    it: every window's count equals the count of exactly its lines."""
+    c = stream_cluster
+    stream = f"{c.run}-rate"
+    p = start_producer(c, ["--op", "wordcount", "--follow", "-", "--stream", stream,
+                           "--window", "1s", "--lines", "50", "--flush-ms", "100"],
+                       stdin=subprocess.PIPE)
+    sent = {}
+    for k in range(5):
+        start = sleep_until_ms_of_window(200)
+        batch = [b"batch%d word%d Common\n" % (k, i % 37) for i in range(200)]
+        for line in batch:  # 200 lines over 0.4 s, from 0.2 s into the window
+            p.stdin.write(line)
+            p.stdin.flush()
+            time.sleep(0.002)
+        sent[start] = b"".join(batch)
+    p.stdin.close()
+    assert p.wait(60) == 0, open(p.log_path).read()
+    assert p.stdout.read().decode().strip() == stream
+    got = {}
+    assert wait_until(lambda: len(got.update(windows(c, stream)) or got) == 5 and
+                      all(r["state"] == "done" for r in got.values()), 60), got
+    assert sorted(got) == sorted(sent)
+    for start, data in sent.items():
+        assert got[start]["counts"] == as_json_keys(count_words(data)), start
+        assert got[start]["window_end_ms"] == start + WINDOW_MS
+
+
+def test_followed_file_rotated_and_truncated(stream_cluster, tmp_path):
+    c = stream_cluster
+    stream = f"{c.run}-file"
+    log = tmp_path / "app.log"
+    p = start_producer(c, ["--op", "wordcount", "--follow", str(log), "--stream", stream,
+                           "--window", "1s", "--flush-ms", "50"])
+    written = []
+
+    def write(path, data):
+        with open(path, "ab") as f:
+            f.write(data)
+        written.append(data)
+
+    time.sleep(0.3)  # the file does not exist yet: it is waited for
+    write(log, b"".join(b"first %d\n" % i for i in range(100)))
+    time.sleep(0.5)
+    os.rename(log, tmp_path / "app.log.1")  # rotated, as logrotate does
+    write(tmp_path / "app.log.1", b"late write to the old file\nno newline")
+    write(log, b"".join(b"second %d\n" % i for i in range(100)))
+    time.sleep(0.5)
+    with open(log, "wb"):
+        pass  # truncated in place (copytruncate)
+    time.sleep(0.3)
+    write(log, b"third line\n" * 10)
+    time.sleep(1.5)
+    p.terminate()
+    assert p.wait(30) == 0, open(p.log_path).read()
+    total = {}
+    assert wait_until(lambda: (total.clear() or total.update(
+        {w: r for w, r in windows(c, stream).items()})) is None and total and
+        all(r["state"] == "done" for r in total.values()), 60)
+    merged = {}
+    for r in total.values():
+        for word, n in r["counts"].items():
+            merged[word] = merged.get(word, 0) + n
+    # the old file's unterminated last line ends with the rotation
+    assert merged == as_json_keys(count_words(*written))
+
+
+def test_listen_many_clients_lines_whole(stream_cluster):
+    c = stream_cluster
+    stream = f"{c.run}-tcp"
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    p = start_producer(c, ["--op", "wordcount", "--listen", f"127.0.0.1:{port}",
+                           "--stream", stream, "--window", "1s", "--ttl", "8s"])
+    assert wait_until(lambda: b"listening" in open(p.log_path, "rb").read(), 30)
+
+    def client(name):
+        conn = socket.create_connection(("127.0.0.1", port))
+        for i in range(400):
+            conn.sendall(b"%s-" % name)  # a line in two writes stays whole
+            conn.sendall(b"w%d\n" % (i % 10))
+        conn.close()
+
+    names = [b"alpha", b"bravo", b"charlie", b"delta"]
+    threads = [threading.Thread(target=client, args=(n,)) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    time.sleep(1.5)
+    p.terminate()
+    assert p.wait(30) == 0
+    got = {}
+    assert wait_until(lambda: (got.clear() or got.update(windows(c, stream))) is None and
+                      got and all(r["state"] == "done" for r in got.values()), 60)
+    merged = {}
+    for r in got.values():
+        for word, n in r["counts"].items():
+            merged[word] = merged.get(word, 0) + n
+    want = count_words(b"".join(b"%s-w%d\n" % (n, i % 10) for n in names for i in range(400)))
+    assert merged == as_json_keys(want)
+    # window results expire after their ttl
+    assert wait_until(lambda: not windows(c, stream), 20), "windows did not expire"
