@@ -25,7 +25,7 @@ PROGS   := $(BIN)/mt-producer $(BIN)/mt-consumer $(BIN)/mt-aggregator $(BIN)/mtc
 PLUGINS := $(BIN)/plugins/longest.so
 UNIT_SRC := tests/unit/main.c tests/unit/test_buf.c tests/unit/test_config.c \
            tests/unit/test_delta.c tests/unit/test_exec.c \
-           tests/unit/test_ops.c tests/unit/test_split.c \
+           tests/unit/test_ops.c tests/unit/test_source.c tests/unit/test_split.c \
            tests/unit/test_task.c tests/unit/test_wordcount.c
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -2,7 +2,7 @@
  *
  *   unit-tests          runs every suite
  *   unit-tests NAME     runs the suite NAME (buf, config, delta, exec, ops,
- *                       split, task, wordcount); an unknown name is an error
+ *                       source, split, task, wordcount); an unknown name is an error
  *                       (exit 2)
  *
  * Exits 0 when every test passed, 1 when a test failed or CUnit reported an
@@ -25,7 +25,8 @@ int unit_add_suite(const char *name, const unit_test_t *tests) {
 
 static int (*const registrars[])(void) = {
     register_buf_suite,   register_config_suite, register_delta_suite,
-    register_exec_suite,  register_ops_suite,    register_split_suite,
+    register_exec_suite,  register_ops_suite,    register_source_suite,
+    register_split_suite,
     register_task_suite,  register_wordcount_suite,
 };
 

@@ -14,6 +14,7 @@ int register_config_suite(void);
 int register_delta_suite(void);
 int register_exec_suite(void);
 int register_ops_suite(void);
+int register_source_suite(void);
 int register_split_suite(void);
 int register_task_suite(void);
 int register_wordcount_suite(void);
