@@ -832,6 +832,19 @@ void mt_store_result_destroy(mt_store_result_t *res) {
     free(res);
 }
 
+long long mt_store_counted(mt_redis_t *r, const char *job, char *err, size_t errsize) {
+    char k[200];
+    key(k, sizeof k, job, "");
+    redisReply *rep = mt_redis_cmd(r, err, errsize, "HMGET %s done failed", k);
+    if (!rep) return -1;
+    long long n = 0;
+    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
+        if (rep->element[i]->type == REDIS_REPLY_STRING)
+            n += strtoll(rep->element[i]->str, NULL, 10);
+    freeReplyObject(rep);
+    return n;
+}
+
 /* KEYS: a stream's index. ARGV: limit. The newest windows whose job still
  * exists; those expired (their ttl is over) leave the index. */
 static const char windows_script[] =

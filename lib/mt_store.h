@@ -144,6 +144,10 @@ void mt_store_result_destroy(mt_store_result_t *res);
  * NULL with a message. */
 json_t *mt_store_jobs(mt_redis_t *r, size_t limit, char *err, size_t errsize);
 
+/* Tasks of the job counted so far (done + failed), or -1 with a message
+ * (0 for a job that is gone: expired windows are long finished). */
+long long mt_store_counted(mt_redis_t *r, const char *job, char *err, size_t errsize);
+
 /* A stream's window job ids, newest first, at most limit. Returns a new
  * JSON array, or NULL with a message. */
 json_t *mt_store_windows(mt_redis_t *r, const char *stream, size_t limit, char *err,

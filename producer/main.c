@@ -73,6 +73,8 @@ static _Noreturn void usage(const char *reason) {
         "      --flush-ms MS       cut a task MS ms after its first line (200), or\n"
         "                          at --lines lines (1000), whichever comes first\n"
         "      --ttl DUR           a window's result expires DUR after it completes (1h)\n"
+        "      --max-pending N     pause reading while N tasks (10000) are sent but\n"
+        "                          not merged: the workers are behind\n"
         "      --deadline WHEN     tasks not started by then are dead-lettered as\n"
         "                          expired: a duration from now (500ms, 30s, 10m, 2h)\n"
         "                          or a UTC time (2026-12-03T18:00:00Z)\n"
@@ -268,7 +270,17 @@ typedef struct stream_opts {
     long lines;           /* --lines: ... or at this many lines */
     long max_bytes;       /* --max-task-bytes */
     long long ttl_ms;     /* --ttl: window results live this long */
+    long max_pending;     /* --max-pending: tasks sent but not yet merged
+                           * beyond which reading pauses */
 } stream_opts_t;
+
+/* A window whose tasks are not all merged yet, for backpressure. */
+typedef struct unmerged {
+    char job[MT_JOB_ID_MAX + 1];
+    long long sent;
+} unmerged_t;
+
+#define MAX_UNMERGED 256
 
 typedef struct stream {
     producer_t *p;
@@ -279,7 +291,38 @@ typedef struct stream {
     long task_lines;
     long long task_since; /* when its first line came (ms) */
     uint64_t offset, line; /* of the task's first byte in the whole stream */
+    unmerged_t behind[MAX_UNMERGED]; /* windows not all merged, oldest first */
+    int nbehind;
+    long long checked_ms; /* when Redis was last asked */
+    long long pending;    /* tasks sent, not merged, as of then */
+    int paused;
 } stream_t;
+
+/* Tasks sent but not merged yet, over the windows still open or unmerged
+ * (asked of Redis at most every 100 ms; windows found complete are
+ * forgotten). Returns -1 with a message when Redis fails. */
+static long long stream_pending(stream_t *st, char *err, size_t errsize) {
+    long long now = mt_clock_ms();
+    if (now - st->checked_ms < 100) return st->pending;
+    long long pending = 0;
+    int keep = 0;
+    for (int k = 0; k < st->nbehind; k++) {
+        unmerged_t *u = &st->behind[k];
+        if (st->window >= 0 && strcmp(u->job, st->p->job) == 0)
+            u->sent = (long long)st->p->produced;
+        long long counted = mt_store_counted(st->redis, u->job, err, errsize);
+        if (counted < 0) return -1;
+        int open = st->window >= 0 && strcmp(u->job, st->p->job) == 0;
+        if (counted < u->sent || open) {
+            pending += u->sent - counted > 0 ? u->sent - counted : 0;
+            st->behind[keep++] = *u;
+        }
+    }
+    st->nbehind = keep;
+    st->checked_ms = now;
+    st->pending = pending;
+    return pending;
+}
 
 /* Sends the task being filled (if any) to the open window. */
 static int stream_cut(stream_t *st, char *err, size_t errsize) {
@@ -301,6 +344,9 @@ static int stream_cut(stream_t *st, char *err, size_t errsize) {
 static int stream_close(stream_t *st, char *err, size_t errsize) {
     if (st->window < 0) return 0;
     if (stream_cut(st, err, errsize) != 0 || finish_job(st->p, err, errsize) != 0) return -1;
+    for (int k = 0; k < st->nbehind; k++) /* its final count, for backpressure */
+        if (strcmp(st->behind[k].job, st->p->job) == 0)
+            st->behind[k].sent = (long long)st->p->produced;
     mt_info("window %s closed: %llu task(s)", st->p->job,
             (unsigned long long)st->p->produced);
     st->window = -1;
@@ -322,6 +368,12 @@ static int stream_open(stream_t *st, long long start, char *err, size_t errsize)
         if (rc == 1) {
             p->produced = 0;
             st->window = start;
+            if (st->nbehind == MAX_UNMERGED) { /* forget the oldest */
+                memmove(st->behind, st->behind + 1, sizeof st->behind[0] * (MAX_UNMERGED - 1));
+                st->nbehind--;
+            }
+            snprintf(st->behind[st->nbehind].job, sizeof st->behind[0].job, "%s", p->job);
+            st->behind[st->nbehind++].sent = 0;
             return 0;
         }
     }
@@ -334,10 +386,39 @@ static int stream_open(stream_t *st, long long start, char *err, size_t errsize)
  * arrival time. Returns 0, or -1 with a message. */
 static int run_stream(producer_t *p, mt_redis_t *redis, mt_source_t *src,
                       const stream_opts_t *o, char *err, size_t errsize) {
-    stream_t st = {p, redis, o, -1, MT_BUF_INIT, 0, 0, 0, 1};
+    static stream_t st; /* large: not on the stack */
+    memset(&st, 0, sizeof st);
+    st.p = p;
+    st.redis = redis;
+    st.o = o;
+    st.window = -1;
+    st.line = 1;
     mt_buf_t lines = MT_BUF_INIT;
     int ended = 0, rc = 0;
     while (!ended && !mt_stop_requested && rc == 0) {
+        /* Backpressure: while the workers are behind, stop reading. The
+         * input waits where it is (a file, or the pipe or socket buffers,
+         * which then slow the writer down); nothing is dropped and memory
+         * stays flat. Windows still close on time meanwhile. */
+        long long pending = stream_pending(&st, err, errsize);
+        if (pending < 0) {
+            rc = -1;
+            break;
+        }
+        if (pending >= o->max_pending) {
+            if (!st.paused) mt_warn("stream %s: %lld task(s) not merged yet; reading paused",
+                                    o->name, pending);
+            st.paused = 1;
+            long long now = mt_wall_ms();
+            if (st.task.len && now - st.task_since >= o->flush_ms)
+                rc = stream_cut(&st, err, errsize);
+            if (rc == 0 && st.window >= 0 && now >= st.window + o->window_ms)
+                rc = stream_close(&st, err, errsize);
+            rd_kafka_poll(p->rk, 50);
+            continue;
+        }
+        if (st.paused) mt_info("stream %s: workers caught up; reading again", o->name);
+        st.paused = 0;
         long long now = mt_wall_ms(), wait = 200;
         if (st.task.len) wait = st.task_since + o->flush_ms - now;
         if (st.window >= 0 && st.window + o->window_ms - now < wait)
@@ -415,6 +496,7 @@ int main(int argc, char **argv) {
         {"window", required_argument, NULL, 1 + 'W' * 256},
         {"flush-ms", required_argument, NULL, 1 + 'F' * 256},
         {"ttl", required_argument, NULL, 1 + 'T' * 256},
+        {"max-pending", required_argument, NULL, 1 + 'P' * 256},
         {NULL, 0, NULL, 0},
     };
     /* op options become keys of the op's arguments (see --args) */
@@ -422,7 +504,7 @@ int main(int argc, char **argv) {
     const char *priority = "normal";
     int follow = 0, job_given = 0;
     const char *listen_on = NULL;
-    stream_opts_t so_stream = {NULL, 10000, 200, 1000, 0, 3600000};
+    stream_opts_t so_stream = {NULL, 10000, 200, 1000, 0, 3600000, 10000};
     producer_t p = {0};
     char err[1024] = "";
     const char *op_name = NULL;
@@ -503,6 +585,11 @@ int main(int argc, char **argv) {
             if (mt_parse_long(optarg, 1, 3600000, &n) != 0)
                 usage("--flush-ms takes milliseconds");
             so_stream.flush_ms = n;
+            break;
+        case 1 + 'P' * 256:
+            if (mt_parse_long(optarg, 1, 100000000, &n) != 0)
+                usage("--max-pending takes a number of tasks");
+            so_stream.max_pending = n;
             break;
         case 1 + 'T' * 256:
             if ((so_stream.ttl_ms = parse_duration(optarg)) < 0)

@@ -164,3 +164,41 @@ def test_listen_many_clients_lines_whole(stream_cluster):
     assert merged == as_json_keys(want)
     # window results expire after their ttl
     assert wait_until(lambda: not windows(c, stream), 20), "windows did not expire"
+
+
+def test_backpressure_pauses_reading(tmp_path):
+    """Workers slower than the input: the producer stops reading while
+    --max-pending tasks wait, never drops a line, and its memory stays flat."""
+    c = Cluster(tmp_path)
+    try:
+        c.consumer("--threads", "1")
+        c.aggregator()
+        c.wait_ready()
+        stream = f"{c.run}-slow"
+        log = tmp_path / "fast.log"
+        log.write_bytes(b"".join(b"event %d\n" % i for i in range(3000)))
+        p = start_producer(c, ["--op", "sleep", "--args", '{"ms": 20}', "--follow", str(log),
+                               "--stream", stream, "--window", "1s", "--lines", "10",
+                               "--max-pending", "30"])
+        rss = []
+
+        def done_lines():
+            got = windows(c, stream)
+            return sum(r.get("lines", 0) for r in got.values())
+
+        def sample():
+            with open(f"/proc/{p.pid}/status") as f:
+                rss.extend(int(l.split()[1]) for l in f if l.startswith("VmRSS"))
+            return done_lines() >= 3000
+        assert wait_until(sample, 120, step=0.5), done_lines()
+        p.terminate()
+        assert p.wait(30) == 0
+        assert b"reading paused" in open(p.log_path, "rb").read()
+        got = windows(c, stream)
+        assert sum(r["lines"] for r in got.values()) == 3000
+        assert all(r["state"] == "done" for r in got.values())
+        # flat: the second half of the run uses no more memory than the first
+        half = len(rss) // 2
+        assert max(rss[half:]) <= max(rss[:half]) * 1.2, rss
+    finally:
+        c.close()
