@@ -281,6 +281,28 @@ int mt_source_read(mt_source_t *s, mt_buf_t *out, int timeout_ms, int *ended,
     }
 }
 
+int mt_source_position(const mt_source_t *s, unsigned long long *dev,
+                       unsigned long long *ino, long long *off) {
+    if (s->kind != SRC_FILE || s->main.fd < 0) return -1;
+    *dev = (unsigned long long)s->dev;
+    *ino = (unsigned long long)s->ino;
+    *off = (long long)s->off - (long long)s->main.partial.len;
+    return 0;
+}
+
+int mt_source_resume(mt_source_t *s, unsigned long long dev, unsigned long long ino,
+                     long long off) {
+    if (s->kind != SRC_FILE) return 0;
+    reopen_if_new(s);
+    struct stat st;
+    if (s->main.fd < 0 || (unsigned long long)s->dev != dev ||
+        (unsigned long long)s->ino != ino || fstat(s->main.fd, &st) != 0 || st.st_size < off ||
+        lseek(s->main.fd, off, SEEK_SET) != off)
+        return 0;
+    s->off = off;
+    return 1;
+}
+
 void mt_source_destroy(mt_source_t *s) {
     if (!s) return;
     if (s->kind == SRC_FILE && s->main.fd >= 0) close(s->main.fd);

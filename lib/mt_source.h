@@ -38,6 +38,18 @@ int mt_source_port(const mt_source_t *s);
 int mt_source_read(mt_source_t *s, mt_buf_t *out, int timeout_ms, int *ended,
                    char *err, size_t errsize);
 
+/* Where a followed file stands: the file (device, inode) and the offset of
+ * the first byte not yet handed out. Returns 0, or -1 for other sources or
+ * before the file was opened. */
+int mt_source_position(const mt_source_t *s, unsigned long long *dev,
+                       unsigned long long *ino, long long *off);
+
+/* Resumes a followed file at off, if path still names the file (dev, ino)
+ * and it is at least that long; otherwise it is read from its start.
+ * Returns 1 when resumed, 0 when not. Call before the first read. */
+int mt_source_resume(mt_source_t *s, unsigned long long dev, unsigned long long ino,
+                     long long off);
+
 /* Closes the source; NULL is accepted. */
 void mt_source_destroy(mt_source_t *s);
 

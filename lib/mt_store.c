@@ -832,6 +832,38 @@ void mt_store_result_destroy(mt_store_result_t *res) {
     free(res);
 }
 
+int mt_store_cursor_get(mt_redis_t *r, const char *stream, mt_cursor_t *c, char *err,
+                        size_t errsize) {
+    redisReply *rep = mt_redis_cmd(r, err, errsize,
+                                   "HMGET mt:stream:%s:cursor dev ino off open", stream);
+    if (!rep) return -1;
+    int rc = 0;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 4 &&
+        rep->element[0]->type == REDIS_REPLY_STRING) {
+        memset(c, 0, sizeof *c);
+        c->dev = strtoull(rep->element[0]->str, NULL, 10);
+        if (rep->element[1]->type == REDIS_REPLY_STRING)
+            c->ino = strtoull(rep->element[1]->str, NULL, 10);
+        if (rep->element[2]->type == REDIS_REPLY_STRING)
+            c->off = strtoll(rep->element[2]->str, NULL, 10);
+        if (rep->element[3]->type == REDIS_REPLY_STRING)
+            snprintf(c->open, sizeof c->open, "%s", rep->element[3]->str);
+        rc = 1;
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+int mt_store_cursor_set(mt_redis_t *r, const char *stream, const mt_cursor_t *c,
+                        char *err, size_t errsize) {
+    redisReply *rep = mt_redis_cmd(r, err, errsize,
+                                   "HSET mt:stream:%s:cursor dev %llu ino %llu off %lld open %s",
+                                   stream, c->dev, c->ino, c->off, c->open);
+    if (!rep) return -1;
+    freeReplyObject(rep);
+    return 0;
+}
+
 long long mt_store_counted(mt_redis_t *r, const char *job, char *err, size_t errsize) {
     char k[200];
     key(k, sizeof k, job, "");

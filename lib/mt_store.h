@@ -20,6 +20,9 @@
 /* The pub/sub channel on which each completed job's id is published once. */
 #define MT_STORE_DONE_CHANNEL "mt:done"
 
+/* Longest job id (as MT_JOB_ID_MAX in mt_task.h). */
+#define MT_STORE_JOB_MAX 128
+
 /* ---- producer side ---- */
 
 /* Registers a new job in state "submitting", for the submission run_id
@@ -147,6 +150,22 @@ json_t *mt_store_jobs(mt_redis_t *r, size_t limit, char *err, size_t errsize);
 /* Tasks of the job counted so far (done + failed), or -1 with a message
  * (0 for a job that is gone: expired windows are long finished). */
 long long mt_store_counted(mt_redis_t *r, const char *job, char *err, size_t errsize);
+
+/* Where a followed file's stream stands (mt:stream:NAME:cursor): the file
+ * (dev, ino), the offset just past the lines of its last closed window,
+ * and the window open now ("" when none). */
+typedef struct mt_cursor {
+    unsigned long long dev, ino;
+    long long off;
+    char open[MT_STORE_JOB_MAX + 1];
+} mt_cursor_t;
+
+/* Returns 1 with *c filled, 0 when the stream has no cursor, -1 with a
+ * message. */
+int mt_store_cursor_get(mt_redis_t *r, const char *stream, mt_cursor_t *c, char *err,
+                        size_t errsize);
+int mt_store_cursor_set(mt_redis_t *r, const char *stream, const mt_cursor_t *c,
+                        char *err, size_t errsize);
 
 /* A stream's window job ids, newest first, at most limit. Returns a new
  * JSON array, or NULL with a message. */

@@ -272,6 +272,7 @@ typedef struct stream_opts {
     long long ttl_ms;     /* --ttl: window results live this long */
     long max_pending;     /* --max-pending: tasks sent but not yet merged
                            * beyond which reading pauses */
+    int resumable;        /* a followed file: keep a cursor in Redis */
 } stream_opts_t;
 
 /* A window whose tasks are not all merged yet, for backpressure. */
@@ -296,7 +297,56 @@ typedef struct stream {
     long long checked_ms; /* when Redis was last asked */
     long long pending;    /* tasks sent, not merged, as of then */
     int paused;
+    mt_source_t *src;
+    mt_cursor_t cursor;   /* o->resumable: where a restart resumes */
+    size_t unassigned;    /* bytes read but not yet in any window */
 } stream_t;
+
+/* Records where a restart would resume: after the last closed window, and
+ * which window is open (a restart deletes it and reads its lines again). */
+static int save_cursor(stream_t *st, int closed, char *err, size_t errsize) {
+    if (!st->o->resumable) return 0;
+    if (closed) {
+        long long off;
+        if (mt_source_position(st->src, &st->cursor.dev, &st->cursor.ino, &off) != 0)
+            return 0;
+        st->cursor.off = off - (long long)st->unassigned;
+        st->cursor.open[0] = '\0';
+    } else {
+        snprintf(st->cursor.open, sizeof st->cursor.open, "%s", st->p->job);
+    }
+    return mt_store_cursor_set(st->redis, st->o->name, &st->cursor, err, errsize);
+}
+
+/* A restarted producer following a file: the window open when the last one
+ * stopped is deleted (its tasks' results are then dropped as stale) and its
+ * lines are read again from the cursor, so none is lost or counted twice. */
+static void resume_stream(stream_t *st) {
+    char err[512];
+    mt_cursor_t c;
+    int rc = mt_store_cursor_get(st->redis, st->o->name, &c, err, sizeof err);
+    if (rc < 0) mt_warn("stream %s: cannot read its cursor: %s", st->o->name, err);
+    if (rc <= 0) return;
+    if (c.open[0]) {
+        json_t *job = NULL;
+        if (mt_store_job(st->redis, c.open, &job, err, sizeof err) > 0) {
+            const char *state = json_string_value(json_object_get(job, "state"));
+            if (state && (!strcmp(state, "submitting") || !strcmp(state, "running"))) {
+                mt_warn("stream %s: window %s was open when the producer stopped; "
+                        "it is dropped and its lines are read again", st->o->name, c.open);
+                mt_store_delete(st->redis, c.open, err, sizeof err);
+            }
+            json_decref(job);
+        }
+    }
+    if (mt_source_resume(st->src, c.dev, c.ino, c.off))
+        mt_info("stream %s: resuming at byte %lld of the file", st->o->name, c.off);
+    else
+        mt_info("stream %s: the file is not the one of the last run: reading it from the start",
+                st->o->name);
+    st->cursor = c;
+    st->cursor.open[0] = '\0';
+}
 
 /* Tasks sent but not merged yet, over the windows still open or unmerged
  * (asked of Redis at most every 100 ms; windows found complete are
@@ -350,7 +400,7 @@ static int stream_close(stream_t *st, char *err, size_t errsize) {
     mt_info("window %s closed: %llu task(s)", st->p->job,
             (unsigned long long)st->p->produced);
     st->window = -1;
-    return 0;
+    return save_cursor(st, 1, err, errsize);
 }
 
 /* Opens the window starting at start: claims its job. A window claimed
@@ -374,7 +424,7 @@ static int stream_open(stream_t *st, long long start, char *err, size_t errsize)
             }
             snprintf(st->behind[st->nbehind].job, sizeof st->behind[0].job, "%s", p->job);
             st->behind[st->nbehind++].sent = 0;
-            return 0;
+            return save_cursor(st, 0, err, errsize);
         }
     }
     snprintf(err, errsize, "window %s.%lld: too many submissions", st->o->name, start);
@@ -393,6 +443,8 @@ static int run_stream(producer_t *p, mt_redis_t *redis, mt_source_t *src,
     st.o = o;
     st.window = -1;
     st.line = 1;
+    st.src = src;
+    if (o->resumable) resume_stream(&st);
     mt_buf_t lines = MT_BUF_INIT;
     int ended = 0, rc = 0;
     while (!ended && !mt_stop_requested && rc == 0) {
@@ -431,7 +483,9 @@ static int run_stream(producer_t *p, mt_redis_t *redis, mt_source_t *src,
         }
         now = mt_wall_ms();
         long long window = now - now % o->window_ms;
+        st.unassigned = lines.len; /* read after the window ended: the next one's */
         if (st.window >= 0 && now >= st.window + o->window_ms) rc = stream_close(&st, err, errsize);
+        st.unassigned = 0;
         if (rc == 0 && n > 0 && st.window < 0) rc = stream_open(&st, window, err, errsize);
         for (size_t at = 0; rc == 0 && at < lines.len;) {
             const char *nl = memchr(lines.data + at, '\n', lines.len - at);
@@ -504,7 +558,7 @@ int main(int argc, char **argv) {
     const char *priority = "normal";
     int follow = 0, job_given = 0;
     const char *listen_on = NULL;
-    stream_opts_t so_stream = {NULL, 10000, 200, 1000, 0, 3600000, 10000};
+    stream_opts_t so_stream = {NULL, 10000, 200, 1000, 0, 3600000, 10000, 0};
     producer_t p = {0};
     char err[1024] = "";
     const char *op_name = NULL;
@@ -707,6 +761,7 @@ int main(int argc, char **argv) {
                                mt_source_port(src));
         mt_info("stream %s: %s tasks to %s in windows of %lld ms", so_stream.name,
                 p.op->name, p.topic, so_stream.window_ms);
+        so_stream.resumable = follow && strcmp(argv[optind], "-") != 0;
         rc = run_stream(&p, redis, src, &so_stream, err, sizeof err);
         mt_source_destroy(src);
         if (rc != 0) {

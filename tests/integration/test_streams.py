@@ -202,3 +202,45 @@ def test_backpressure_pauses_reading(tmp_path):
         assert max(rss[half:]) <= max(rss[:half]) * 1.2, rss
     finally:
         c.close()
+
+
+def test_producer_restart_mid_stream_loses_no_line(stream_cluster, tmp_path):
+    """A producer following a file is killed (SIGKILL) mid-stream and started
+    again: the window it had open is dropped and its lines are read again
+    from the stream's cursor, so every line is counted exactly once."""
+    import signal
+    c = stream_cluster
+    stream = f"{c.run}-restart"
+    log = tmp_path / "events.log"
+    args = ["--op", "wordcount", "--follow", str(log), "--stream", stream,
+            "--window", "1s", "--flush-ms", "50", "--lines", "20"]
+    written = []
+
+    def write(n0, n1):
+        data = b"".join(b"event%d\n" % i for i in range(n0, n1))
+        with open(log, "ab") as f:
+            f.write(data)
+        written.append(data)
+
+    p = start_producer(c, args)
+    for k in range(6):  # 3 s of input, then a kill in the middle of a window
+        write(k * 100, k * 100 + 100)
+        time.sleep(0.5)
+    time.sleep(0.3)
+    p.send_signal(signal.SIGKILL)
+    p.wait(10)
+    write(600, 700)  # written while no producer runs
+    p = start_producer(c, args)
+    write(700, 800)
+    time.sleep(2.5)
+    p.terminate()
+    assert p.wait(30) == 0, open(p.log_path).read()
+    assert b"resuming at byte" in open(p.log_path, "rb").read()
+    got = {}
+    assert wait_until(lambda: (got.clear() or got.update(windows(c, stream))) is None and
+                      got and all(r["state"] == "done" for r in got.values()), 60), got
+    merged = {}
+    for r in got.values():
+        for word, n in r["counts"].items():
+            merged[word] = merged.get(word, 0) + n
+    assert merged == as_json_keys(count_words(b"".join(written)))
