@@ -17,7 +17,7 @@ BUILD   ?= build
 BIN     ?= bin
 
 LIB_SRC := lib/mt_buf.c lib/mt_config.c lib/mt_delta.c lib/mt_exec.c \
-           lib/mt_kafka.c lib/mt_log.c lib/mt_op.c lib/mt_op_exec.c \
+           lib/mt_kafka.c lib/mt_log.c lib/mt_op.c lib/mt_op_accesslog.c lib/mt_op_exec.c \
            lib/mt_op_grep.c lib/mt_op_sleep.c lib/mt_op_stats.c \
            lib/mt_op_wordcount.c lib/mt_plugins.c lib/mt_redis.c lib/mt_signal.c lib/mt_source.c \
            lib/mt_split.c lib/mt_store.c lib/mt_task.c lib/mt_utf8.c

@@ -10,7 +10,8 @@ const unsigned char mt_op_newline[256] = {['\n'] = 1};
 #define MAX_OPS 64
 
 static const mt_op_t *ops[MAX_OPS + 1] = {
-    &mt_op_wordcount, &mt_op_stats, &mt_op_grep, &mt_op_exec, &mt_op_sleep, NULL,
+    &mt_op_wordcount, &mt_op_stats, &mt_op_grep, &mt_op_exec, &mt_op_accesslog,
+    &mt_op_sleep, NULL,
 };
 
 const mt_op_t *mt_op_find(const char *name) {

@@ -93,6 +93,7 @@ extern const mt_op_t mt_op_wordcount;
 extern const mt_op_t mt_op_stats;
 extern const mt_op_t mt_op_grep;
 extern const mt_op_t mt_op_exec;
+extern const mt_op_t mt_op_accesslog;
 extern const mt_op_t mt_op_sleep;
 
 /* Task boundaries of line-based ops: after each newline. */

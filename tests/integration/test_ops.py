@@ -417,3 +417,42 @@ def test_programs_do_not_outlive_their_worker(tmp_path):
         assert wait_until(lambda: not running(), 5), "the task's program outlived the worker"
     finally:
         c.close()
+
+
+def accesslog_reference(data, top):
+    import re
+    line_re = re.compile(rb'^\S+ \S+ \S+ \[[^\]]*\] "\S+ ([^ "?]+)[^"]*" ([1-5]\d\d) (\d+|-)(?: |$)')
+    status, paths, requests, nbytes, invalid = {}, {}, 0, 0, 0
+    for line in data.split(b"\n"):
+        line = line.rstrip(b"\r")
+        if not line:
+            continue
+        m = line_re.match(line)
+        if not m:
+            invalid += 1
+            continue
+        requests += 1
+        nbytes += 0 if m.group(3) == b"-" else int(m.group(3))
+        code = m.group(2).decode()
+        status[code] = status.get(code, 0) + 1
+        p = m.group(1)
+        paths[p] = paths.get(p, 0) + 1
+    best = sorted(paths.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return {"requests": requests, "bytes": nbytes, "invalid": invalid, "status": status,
+            "top_paths": [{"path": p.decode(), "count": n} for p, n in best]}
+
+
+def test_accesslog_against_a_parser(ops_cluster):
+    gen = subprocess.run([os.path.join(ROOT, "scripts", "accesslog.py"), "--rate", "200000",
+                          "--seconds", "0.2", "--seed", "9"], capture_output=True, check=True)
+    data = gen.stdout + (b'bad line\n1.2.3.4 - - [x] "GET /a HTTP/1.1" 999 10\n'
+                         b'1.2.3.4 - - [x] "GET /a?b=c HTTP/1.0" 200 -\r\n\n'
+                         b'1.2.3.4 - - [x] "GET /b" 404 12\n')
+    assert data.count(b"\n") > 5000
+    job = submit(ops_cluster, "accesslog", args=["--args", '{"top": 7}', "--lines", "500"],
+                 stdin=data)
+    ops_cluster.wait(job)
+    res = ops_cluster.result(job)
+    want = accesslog_reference(data, 7)
+    for k, v in want.items():
+        assert res[k] == v, k
