@@ -54,6 +54,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=0, help="stop after this long (never)")
     ap.add_argument("--replay", help="replay this log file (in a loop) instead")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--count", action="store_true", help="say on stderr how many lines went out")
     a = ap.parse_args()
     lines = replayed(a.replay) if a.replay else generated(random.Random(a.seed))
     out = sys.stdout.buffer
@@ -70,6 +71,8 @@ def main():
             time.sleep(min(0.01, 1 / a.rate))
     except (BrokenPipeError, KeyboardInterrupt):
         pass
+    if a.count:
+        print(f"{sent} lines in {time.monotonic() - start:.1f} s", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ def main():
     a = ap.parse_args()
     stream = "latency-" + uuid.uuid4().hex[:8]
     gen = subprocess.Popen([os.path.join(ROOT, "scripts", "accesslog.py"), "--rate",
-                            str(a.rate), "--seconds", str(a.seconds)], stdout=subprocess.PIPE)
+                            str(a.rate), "--seconds", str(a.seconds), "--count"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     prod = subprocess.Popen([os.path.join(ROOT, "bin", "mt-producer"), "-q", "--op", "accesslog",
                              "--follow", "-", "--stream", stream, "--window", a.window,
                              "--ttl", "10m"], stdin=gen.stdout, stdout=subprocess.DEVNULL)
@@ -59,8 +60,9 @@ def main():
 
     def pct(p):
         return full[min(len(full) - 1, int(p / 100 * len(full)))]
-    print(f"stream {stream}: {lines} lines in {len(ids)} windows of {a.window} at "
-          f"{a.rate:.0f} lines/s")
+    sent = gen.stderr.read().decode().strip()
+    print(f"stream {stream}: sent {sent}; counted {lines} lines in {len(ids)} windows of "
+          f"{a.window} at {a.rate:.0f} lines/s")
     print(f"window result complete after its close: p50 {pct(50)} ms, p99 {pct(99)} ms, "
           f"max {full[-1]} ms")
     if rss:
