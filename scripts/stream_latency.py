@@ -28,7 +28,7 @@ def main():
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     prod = subprocess.Popen([os.path.join(ROOT, "bin", "mt-producer"), "-q", "--op", "accesslog",
                              "--follow", "-", "--stream", stream, "--window", a.window,
-                             "--ttl", "10m"], stdin=gen.stdout, stdout=subprocess.DEVNULL)
+                             "--ttl", "1h"], stdin=gen.stdout, stdout=subprocess.DEVNULL)
     gen.stdout.close()
     rss = []
     while prod.poll() is None:
