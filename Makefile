@@ -7,7 +7,7 @@
 #   make install    install the programs (PREFIX=/usr/local, DESTDIR)
 
 CC      ?= cc
-PKGS    := rdkafka hiredis jansson
+PKGS    := rdkafka hiredis jansson libmicrohttpd
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=c11 -Wall -Wextra -Werror -MMD -MP -Ilib \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -17,7 +17,7 @@ BUILD   ?= build
 BIN     ?= bin
 
 LIB_SRC := lib/mt_buf.c lib/mt_config.c lib/mt_delta.c lib/mt_exec.c \
-           lib/mt_kafka.c lib/mt_log.c lib/mt_op.c lib/mt_op_accesslog.c lib/mt_op_exec.c \
+           lib/mt_kafka.c lib/mt_log.c lib/mt_metrics.c lib/mt_op.c lib/mt_op_accesslog.c lib/mt_op_exec.c \
            lib/mt_op_grep.c lib/mt_op_sleep.c lib/mt_op_stats.c \
            lib/mt_op_wordcount.c lib/mt_plugins.c lib/mt_redis.c lib/mt_signal.c lib/mt_source.c \
            lib/mt_split.c lib/mt_store.c lib/mt_task.c lib/mt_utf8.c
@@ -45,7 +45,8 @@ $(LIBMT): $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(BIN)/mt-producer: $(BUILD)/producer/main.o $(LIBMT)
-$(BIN)/mt-consumer: $(BUILD)/consumer/main.o $(BUILD)/consumer/worker.o $(LIBMT)
+$(BIN)/mt-consumer: $(BUILD)/consumer/main.o $(BUILD)/consumer/worker.o \
+                   $(BUILD)/consumer/heartbeat.o $(LIBMT)
 $(BIN)/mt-aggregator: $(BUILD)/aggregator/main.o $(LIBMT)
 $(BIN)/mtctl: $(BUILD)/mtctl/main.o $(LIBMT)
 $(PROGS):
@@ -136,4 +137,4 @@ uninstall:
 clean:
 	rm -rf build bin
 
--include $(LIB_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(wildcard $(BUILD)/*/main.d)
+-include $(LIB_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(wildcard $(BUILD)/*/*.d)

@@ -13,10 +13,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "mt_clock.h"
 #include "mt_config.h"
 #include "mt_delta.h"
 #include "mt_kafka.h"
 #include "mt_log.h"
+#include "mt_metrics.h"
 #include "mt_op.h"
 #include "mt_plugins.h"
 #include "mt_signal.h"
@@ -46,7 +48,13 @@ typedef struct aggregator {
     job_batch_t *jobs;
     size_t njobs, jobs_cap;
     mt_delta_t *scratch;  /* one decoded result, before it joins the batch */
-    unsigned long long merged, duplicates, completed, stale;
+    unsigned long long merged, duplicates, completed, stale, dead_letters;
+    struct { /* the counters above, as metrics, and what batches take */
+        mt_metric_t *merged, *duplicates, *completed, *stale, *dead_letters,
+            *redis_errors, *batch_seconds, *latency;
+        unsigned long long merged_seen, duplicates_seen, completed_seen, stale_seen,
+            dead_letters_seen;
+    } m;
 } aggregator_t;
 
 static _Noreturn void usage(const char *reason) {
@@ -61,7 +69,7 @@ static _Noreturn void usage(const char *reason) {
         "and marks jobs complete (published on the Redis channel " MT_STORE_DONE_CHANNEL ").\n\n"
         "  -g, --group NAME        consumer group (MT_AGGREGATOR_GROUP; mt-aggregators)\n"
         "      --batch N           results taken per poll (%d)\n"
-        "%s",
+        MT_SERVICE_HELP "\n%s",
         DEFAULT_BATCH, MT_CONFIG_HELP);
     exit(reason ? 1 : 0);
 }
@@ -104,6 +112,7 @@ static job_batch_t *job_for(aggregator_t *a, const char *job, const char *run) {
 static void dead_letter(aggregator_t *a, const rd_kafka_message_t *m,
                         const char *why) {
     rd_kafka_headers_t *h = mt_task_dead_letter_headers(m, why);
+    a->dead_letters++;
     mt_warn("dead-lettering %s/%d/%lld: %s", rd_kafka_topic_name(m->rkt),
             (int)m->partition, (long long)m->offset, why);
     rd_kafka_resp_err_t e = rd_kafka_producev(
@@ -442,6 +451,45 @@ static void store_offsets(aggregator_t *a) {
     rd_kafka_topic_partition_list_destroy(l);
 }
 
+static void register_metrics(aggregator_t *a) {
+    a->m.merged = mt_metric_counter("mt_results_merged_total",
+                                    "task results merged into their job in Redis");
+    a->m.duplicates = mt_metric_counter("mt_results_duplicate_total",
+                                        "redelivered results ignored: already merged");
+    a->m.completed = mt_metric_counter("mt_jobs_completed_total", "jobs this aggregator completed");
+    a->m.stale = mt_metric_counter("mt_results_dropped_total",
+                                   "results of deleted, cancelled or unknown jobs dropped");
+    a->m.dead_letters = mt_metric_counter("mt_dead_letters_total",
+                                          "messages written to the dead-letter topic");
+    a->m.redis_errors = mt_metric_counter("mt_redis_errors_total",
+                                          "Redis calls that failed and were retried");
+    a->m.batch_seconds = mt_metric_histogram("mt_merge_batch_seconds",
+                                             "time to merge one polled batch into Redis");
+    a->m.latency = mt_metric_histogram("mt_result_latency_seconds",
+                                       "from a result's production to its merge in Redis");
+}
+
+/* Adds what the batch changed to the metrics. */
+static void count_batch(aggregator_t *a, double seconds) {
+#define PUBLISH(field)                                                         \
+    mt_metric_add(a->m.field, (double)(a->field - a->m.field##_seen)),         \
+        a->m.field##_seen = a->field
+    PUBLISH(merged);
+    PUBLISH(duplicates);
+    PUBLISH(completed);
+    PUBLISH(stale);
+    PUBLISH(dead_letters);
+#undef PUBLISH
+    mt_metric_observe(a->m.batch_seconds, seconds);
+    long long now = mt_wall_ms();
+    for (int k = 0; k < a->nmsgs; k++) {
+        rd_kafka_timestamp_type_t type;
+        int64_t ts = rd_kafka_message_timestamp(a->msgs[k], &type);
+        if (ts > 0 && type == RD_KAFKA_TIMESTAMP_CREATE_TIME && now >= ts)
+            mt_metric_observe(a->m.latency, (double)(now - ts) / 1000);
+    }
+}
+
 /* Merges the whole batch, retrying Redis failures with backoff. Returns 0
  * when Redis holds all of it, -1 when stopped first. */
 static int apply_batch(aggregator_t *a, mt_delta_t *delta) {
@@ -450,6 +498,7 @@ static int apply_batch(aggregator_t *a, mt_delta_t *delta) {
         int attempt = 0;
         while (apply_job(a, &a->jobs[k], delta, err, sizeof err) != 0) {
             mt_warn("%s; retrying", err);
+            mt_metric_add(a->m.redis_errors, 1);
             if (backoff(&attempt) != 0) return -1;
         }
     }
@@ -459,6 +508,7 @@ static int apply_batch(aggregator_t *a, mt_delta_t *delta) {
 int main(int argc, char **argv) {
     static const struct option longopts[] = {
         MT_CONFIG_LONGOPTS,
+        MT_SERVICE_LONGOPTS,
         {"group", required_argument, NULL, 'g'},
         {"batch", required_argument, NULL, 'n'},
         {NULL, 0, NULL, 0},
@@ -496,6 +546,13 @@ int main(int argc, char **argv) {
     if (mt_config_load_plugins(&a.cfg, err, sizeof err) != 0) goto out;
 
     mt_signal_install();
+    register_metrics(&a);
+    /* before the Kafka clients exist, so they report their statistics */
+    if (a.cfg.metrics_addr) {
+        int port = mt_metrics_serve(a.cfg.metrics_addr, err, sizeof err);
+        if (port < 0) goto out;
+        mt_info("metrics on port %d at /metrics", port);
+    }
 
     a.msgs = calloc((size_t)a.batch_max, sizeof *a.msgs);
     a.tasks = calloc((size_t)a.batch_max, sizeof *a.tasks);
@@ -518,7 +575,11 @@ int main(int argc, char **argv) {
 
     while (!mt_stop_requested) {
         poll_batch(&a);
-        if (a.nmsgs > 0 && apply_batch(&a, delta) == 0) store_offsets(&a);
+        long long t0 = mt_clock_ms();
+        if (a.nmsgs > 0 && apply_batch(&a, delta) == 0) {
+            store_offsets(&a);
+            count_batch(&a, (double)(mt_clock_ms() - t0) / 1000);
+        }
         for (int k = 0; k < a.nmsgs; k++) rd_kafka_message_destroy(a.msgs[k]);
         a.nmsgs = 0;
         rd_kafka_poll(a.producer, 0);
@@ -547,6 +608,7 @@ out:
     mt_delta_destroy(delta);
     mt_delta_destroy(a.scratch);
     mt_redis_destroy(a.redis);
+    mt_metrics_reset();
     mt_config_free(&a.cfg);
     return status;
 }

@@ -10,6 +10,7 @@
 
 #include "mt_config.h"
 #include "mt_log.h"
+#include "mt_metrics.h"
 #include "mt_signal.h"
 #include "worker.h"
 
@@ -32,7 +33,9 @@ static _Noreturn void usage(const char *reason) {
         "      --retries N         run a failed task again up to N times (2), then\n"
         "                          dead-letter it and count it as failed\n"
         "      --retry-backoff MS  pause before the first retry, doubled each time (200)\n"
-        "%s",
+        "      --heartbeat MS      renew this worker's record in Redis (mtctl workers)\n"
+        "                          this often (2000); it expires after 5 missed beats\n"
+        MT_SERVICE_HELP "\n%s",
         MT_CONFIG_HELP);
     exit(reason ? 1 : 0);
 }
@@ -50,6 +53,8 @@ static int number(const char *s, long min, long max, const char *what) {
 int main(int argc, char **argv) {
     static const struct option longopts[] = {
         MT_CONFIG_LONGOPTS,
+        MT_SERVICE_LONGOPTS,
+        {"heartbeat", required_argument, NULL, 'H'},
         {"group", required_argument, NULL, 'g'},
         {"threads", required_argument, NULL, 't'},
         {"prefetch", required_argument, NULL, 'P'},
@@ -74,6 +79,7 @@ int main(int argc, char **argv) {
     opts.stop_wait_ms = 10000;
     opts.retries = 2;
     opts.retry_backoff_ms = 200;
+    opts.heartbeat_ms = 2000;
     const char *env = getenv("MT_THREADS");
     if (env && *env) opts.threads = number(env, 1, 256, "MT_THREADS");
     while ((opt = getopt_long(argc, argv, MT_CONFIG_SHORTOPTS "g:t:", longopts,
@@ -84,6 +90,7 @@ int main(int argc, char **argv) {
         case 'R': opts.revoke_wait_ms = number(optarg, 0, 3600000, "--revoke-wait"); break;
         case 'S': opts.stop_wait_ms = number(optarg, 0, 3600000, "--stop-wait"); break;
         case 'T': opts.retries = number(optarg, 0, 20, "--retries"); break;
+        case 'H': opts.heartbeat_ms = number(optarg, 100, 600000, "--heartbeat"); break;
         case 'B': opts.retry_backoff_ms = number(optarg, 0, 600000, "--retry-backoff"); break;
         case MT_OPT_HELP: usage(NULL);
         case MT_OPT_VERSION: mt_config_print_version(stdout, "mt-consumer"); return 0;
@@ -102,15 +109,27 @@ int main(int argc, char **argv) {
         return 1;
     }
     mt_signal_install();
+    /* before the Kafka clients exist, so they report their statistics */
+    if (cfg.metrics_addr) {
+        int port = mt_metrics_serve(cfg.metrics_addr, err, sizeof err);
+        if (port < 0) {
+            mt_err("%s", err);
+            mt_config_free(&cfg);
+            return 1;
+        }
+        mt_info("metrics on port %d at /metrics", port);
+    }
 
     worker_t *w = worker_new(&cfg, &opts, err, sizeof err);
     if (!w) {
         mt_err("%s", err);
+        mt_metrics_reset();
         mt_config_free(&cfg);
         return 1;
     }
     int status = worker_run(w, &mt_stop_requested) == 0 ? 0 : 1;
     worker_destroy(w);
+    mt_metrics_reset();
     mt_config_free(&cfg);
     return status;
 }

@@ -14,11 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "heartbeat.h"
 #include "mt_kafka.h"
 #include "mt_clock.h"
 #include "mt_exec.h"
 #include "mt_log.h"
+#include "mt_metrics.h"
 #include "mt_op.h"
 #include "mt_plugins.h"
 #include "mt_task.h"
@@ -40,6 +43,7 @@ typedef struct item {
     int final;               /* its failure is not worth a retry */
     long long remap_at;      /* failed: map again at this time (ms), or 0 */
     int report_failed;       /* not runnable, but names its job: tell it */
+    int cancelled;           /* its job was cancelled: skipped, no output */
     int dlq_given_up;        /* its dead letter was refused for good */
     int attempts;            /* times its outputs were produced */
     char error[512];         /* why it cannot run, if it cannot */
@@ -86,6 +90,15 @@ struct worker {
     int paused[2];           /* 1 paused, 0 fetching, -1 not known */
     int stopping;            /* shutdown has already waited for tasks */
     unsigned long long tasks_done, tasks_failed, dead_letters;
+    /* the heartbeat thread reads these, under lock */
+    char assignment[2048];   /* "topic[0,3] topic[1]" */
+    heartbeat_t *heartbeat;
+    double beat_done;        /* heartbeat thread only: tasks done ... */
+    long long beat_ms;       /* ... at the last beat */
+    struct {
+        mt_metric_t *done, *failed, *dead_letters, *cancelled, *retries, *running,
+            *queued, *seconds;
+    } m;
 };
 
 /* ---- mapping (map threads) ---- */
@@ -181,7 +194,12 @@ static void *map_thread(void *arg) {
         w->running++;
         int skip = it->part == NULL; /* abandoned while queued */
         pthread_mutex_unlock(&w->lock);
-        if (!skip) map_item(it);
+        if (!skip && heartbeat_cancelled(w->heartbeat, it->task.job)) it->cancelled = 1;
+        if (!skip && !it->cancelled) {
+            long long t0 = mt_clock_ms();
+            map_item(it);
+            mt_metric_observe(w->m.seconds, (double)(mt_clock_ms() - t0) / 1000);
+        }
         pthread_mutex_lock(&w->lock);
         w->running--;
         it->next = w->finished;
@@ -305,6 +323,7 @@ static int produce_dead_letter(worker_t *w, item_t *it, int first) {
         mt_warn("dead-lettering %s/%d/%lld: %s", rd_kafka_topic_name(it->msg->rkt),
                 (int)it->msg->partition, (long long)it->msg->offset, it->error);
         w->dead_letters++;
+        mt_metric_add(w->m.dead_letters, 1);
     }
     return produce(w, it, w->cfg->dlq_topic,
                    mt_task_dead_letter_headers(it->msg, it->error), it->msg->key,
@@ -316,6 +335,11 @@ static int produce_dead_letter(worker_t *w, item_t *it, int first) {
 static void produce_outputs(worker_t *w, item_t *it) {
     mt_task_t out = it->task;
     int rc = 0, first = it->attempts++ == 0;
+    if (it->cancelled) { /* nobody waits for it: no result, no dead letter */
+        mt_metric_add(w->m.cancelled, 1);
+        it->done = 1;
+        return;
+    }
     /* a plugin's merge needs the job's arguments; built-in merges do not */
     const mt_op_t *op = mt_op_find(out.op);
     if (!op || !op->plugin) out.args = NULL;
@@ -330,6 +354,7 @@ static void produce_outputs(worker_t *w, item_t *it) {
             return;
         }
         w->tasks_done += first;
+        mt_metric_add(w->m.done, first);
     } else {
         if (it->runnable || it->report_failed) {
             out.type = MT_MSG_FAILED;
@@ -339,6 +364,7 @@ static void produce_outputs(worker_t *w, item_t *it) {
             rc = produce(w, it, w->cfg->results_topic, mt_task_headers(&out),
                          out.job, strlen(out.job), NULL, 0);
             w->tasks_failed += first;
+            mt_metric_add(w->m.failed, first);
         }
         if (!it->dlq_given_up) {
             int drc = produce_dead_letter(w, it, first);
@@ -372,6 +398,7 @@ static int retry_later(worker_t *w, item_t *it) {
     mt_warn("job %s task %lld failed (%s); retrying in %lld ms", it->task.job,
             (long long)it->task.seq, it->error, pause);
     it->remap_at = mt_clock_ms() + pause;
+    mt_metric_add(w->m.retries, 1);
     return 1;
 }
 
@@ -507,6 +534,34 @@ static void remove_part(worker_t *w, part_t *p) {
     free(p);
 }
 
+/* Writes the partitions held now for the heartbeat, topic by topic in
+ * partition order: "mt.tasks[0,3,6] mt.tasks.high[1]". */
+static void describe_assignment(worker_t *w) {
+    char text[sizeof w->assignment] = "";
+    size_t n = 0;
+    const char *topics[] = {w->cfg->tasks_topic, w->cfg->priority_topic};
+    for (int t = 0; t < 2; t++) {
+        int first = 1;
+        for (int32_t want = 0, next; want >= 0; want = next) {
+            next = -1; /* the smallest partition of the topic above want */
+            for (part_t *p = w->parts; p; p = p->next)
+                if (!p->revoking && strcmp(p->topic, topics[t]) == 0 && p->partition >= want &&
+                    (next < 0 || p->partition < next))
+                    next = p->partition;
+            if (next < 0) break;
+            if (n < sizeof text)
+                n += (size_t)snprintf(text + n, sizeof text - n, "%s%s%s%d", first && n ? " " : "",
+                                      first ? topics[t] : ",", first ? "[" : "", (int)next);
+            first = 0;
+            next++;
+        }
+        if (!first && n < sizeof text) n += (size_t)snprintf(text + n, sizeof text - n, "]");
+    }
+    pthread_mutex_lock(&w->lock);
+    memcpy(w->assignment, text, sizeof text);
+    pthread_mutex_unlock(&w->lock);
+}
+
 static void on_rebalance(rd_kafka_t *rk, int assigned,
                          const rd_kafka_topic_partition_list_t *parts,
                          void *opaque) {
@@ -529,6 +584,7 @@ static void on_rebalance(rd_kafka_t *rk, int assigned,
         /* librdkafka keeps a partition's pause across revoke and re-assign:
          * let flow_control() set every partition's state afresh. */
         w->paused[0] = w->paused[1] = -1;
+        describe_assignment(w);
         return;
     }
     if (!revoking) return;
@@ -540,6 +596,7 @@ static void on_rebalance(rd_kafka_t *rk, int assigned,
         next = p->next;
         if (p->revoking) remove_part(w, p);
     }
+    describe_assignment(w);
 }
 
 /* Pauses fetching while enough work is queued; resumes when it drains.
@@ -617,6 +674,51 @@ static void accept_message(worker_t *w, rd_kafka_message_t *m) {
     pthread_mutex_unlock(&w->lock);
 }
 
+/* ---- heartbeat and metrics ---- */
+
+/* On the heartbeat thread: what `mtctl workers` shows of this worker. */
+static void fill_heartbeat(void *opaque, json_t *f) {
+    worker_t *w = opaque;
+    pthread_mutex_lock(&w->lock);
+    int running = w->running, queued = w->unstarted;
+    json_object_set_new(f, "partitions", json_string(w->assignment));
+    pthread_mutex_unlock(&w->lock);
+    mt_metric_set(w->m.running, running);
+    mt_metric_set(w->m.queued, queued);
+    double done = mt_metric_value(w->m.done);
+    long long now = mt_clock_ms();
+    double rate = w->beat_ms && now > w->beat_ms
+                      ? (done - w->beat_done) * 1000 / (double)(now - w->beat_ms)
+                      : 0;
+    w->beat_done = done;
+    w->beat_ms = now;
+    char rate_text[32];
+    snprintf(rate_text, sizeof rate_text, "%.1f", rate);
+    json_object_set_new(f, "group", json_string(w->cfg->group));
+    json_object_set_new(f, "threads", json_integer(w->opts.threads));
+    json_object_set_new(f, "running", json_integer(running));
+    json_object_set_new(f, "queued", json_integer(queued));
+    json_object_set_new(f, "tasks_done", json_integer((json_int_t)done));
+    json_object_set_new(f, "tasks_failed", json_integer((json_int_t)mt_metric_value(w->m.failed)));
+    json_object_set_new(f, "rate", json_string(rate_text));
+}
+
+static void register_metrics(worker_t *w) {
+    w->m.done = mt_metric_counter("mt_tasks_done_total",
+                                  "tasks run whose result was handed to Kafka");
+    w->m.failed = mt_metric_counter("mt_tasks_failed_total",
+                                    "tasks that failed for good and were reported to their job");
+    w->m.dead_letters = mt_metric_counter("mt_dead_letters_total",
+                                          "messages written to the dead-letter topic");
+    w->m.cancelled = mt_metric_counter("mt_tasks_cancelled_total",
+                                       "tasks skipped because their job was cancelled");
+    w->m.retries = mt_metric_counter("mt_task_retries_total",
+                                     "failed task runs scheduled to run again");
+    w->m.running = mt_metric_gauge("mt_tasks_running", "tasks being run right now");
+    w->m.queued = mt_metric_gauge("mt_tasks_queued", "tasks fetched and waiting for a thread");
+    w->m.seconds = mt_metric_histogram("mt_task_seconds", "time to run one task's op");
+}
+
 worker_t *worker_new(const mt_config_t *cfg, const worker_opts_t *opts,
                      char *err, size_t errsize) {
     worker_t *w = calloc(1, sizeof *w);
@@ -630,6 +732,13 @@ worker_t *worker_new(const mt_config_t *cfg, const worker_opts_t *opts,
     pthread_cond_init(&w->work_ready, NULL);
     w->rebalance.fn = on_rebalance;
     w->rebalance.opaque = w;
+    register_metrics(w);
+    char id[256], host[128] = "";
+    gethostname(host, sizeof host - 1);
+    snprintf(id, sizeof id, "%s-%d", host[0] ? host : "worker", (int)getpid());
+    if (!(w->heartbeat = heartbeat_start(cfg, id, opts->heartbeat_ms, fill_heartbeat, w,
+                                         err, errsize)))
+        goto fail;
     if (!(w->producer = mt_kafka_producer_new(cfg, 0, on_delivery, w, err, errsize)))
         goto fail;
     /* the priority topic first: subscribed ahead of the normal one */
@@ -686,6 +795,8 @@ int worker_run(worker_t *w, volatile sig_atomic_t *stop) {
 
 void worker_destroy(worker_t *w) {
     if (!w) return;
+    heartbeat_stop(w->heartbeat); /* first: the thread reads the worker */
+    w->heartbeat = NULL;
     int unclean = w->consumer && mt_kafka_consumer_close(w->consumer, CLOSE_TIMEOUT_MS) != 0;
     if (unclean)
         mt_warn("could not leave the group cleanly (broker unreachable?); "

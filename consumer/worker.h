@@ -22,6 +22,7 @@ typedef struct worker_opts {
     int stop_wait_ms;          /* on shutdown: wait for running tasks */
     int retries;               /* times a failed task is run again */
     int retry_backoff_ms;      /* pause before the first retry; doubles */
+    int heartbeat_ms;          /* the worker's record in Redis is renewed */
 } worker_opts_t;
 
 typedef struct worker worker_t;

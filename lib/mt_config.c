@@ -94,6 +94,13 @@ int mt_config_init(mt_config_t *cfg, const char *group_env,
         }
         p = colon ? colon + 1 : p + len;
     }
+    p = getenv("MT_METRICS_PORT");
+    if (p && *p && set_str(&cfg->metrics_addr, p) != 0) goto oom;
+    p = getenv("MT_LOG_FORMAT");
+    if (p && *p && mt_log_set_format(p) != 0) {
+        snprintf(err, errsize, "MT_LOG_FORMAT must be text or json");
+        return -1;
+    }
     p = getenv("MT_PARTITIONS");
     if (p && *p &&
         set_int(&cfg->partitions, p, 1, 100000, "MT_PARTITIONS", err, errsize))
@@ -116,6 +123,7 @@ void mt_config_free(mt_config_t *cfg) {
     free(cfg->dlq_topic);
     free(cfg->priority_topic);
     free(cfg->group);
+    free(cfg->metrics_addr);
     for (size_t k = 0; k < cfg->nplugins; k++) free(cfg->plugins[k]);
     free(cfg->plugins);
     for (size_t k = 0; k < cfg->nprops; k++) free(cfg->props[k]);
@@ -158,6 +166,11 @@ int mt_config_option(mt_config_t *cfg, int opt, const char *arg, char *err,
     case MT_OPT_RESULTS_TOPIC: slot = &cfg->results_topic; break;
     case MT_OPT_DLQ_TOPIC: slot = &cfg->dlq_topic; break;
     case MT_OPT_PRIORITY_TOPIC: slot = &cfg->priority_topic; break;
+    case MT_OPT_METRICS_PORT: slot = &cfg->metrics_addr; break;
+    case MT_OPT_LOG_FORMAT:
+        if (mt_log_set_format(arg) == 0) return 1;
+        snprintf(err, errsize, "--log-format must be text or json");
+        return -1;
     case MT_OPT_PLUGIN: {
         char *path = strdup(arg);
         if (!path || add_plugin(cfg, path) != 0) {

@@ -34,6 +34,7 @@ typedef struct mt_config {
     size_t nprops;
     char **plugins;       /* MT_PLUGINS (colon-separated), --plugin: .so paths */
     size_t nplugins;
+    char *metrics_addr;   /* MT_METRICS_PORT, --metrics-port: [HOST:]PORT or NULL */
 } mt_config_t;
 
 /* Codes of the shared long options, above any single-character option. */
@@ -53,6 +54,8 @@ enum {
     MT_OPT_VERSION,
     MT_OPT_PRIORITY_TOPIC,
     MT_OPT_PLUGIN,
+    MT_OPT_METRICS_PORT,
+    MT_OPT_LOG_FORMAT,
 };
 
 /* The shared options for a getopt_long table, and their short letters. */
@@ -71,6 +74,16 @@ enum {
     {"help", no_argument, NULL, MT_OPT_HELP},                                  \
     {"version", no_argument, NULL, MT_OPT_VERSION}
 #define MT_CONFIG_SHORTOPTS "b:r:X:vqh"
+
+/* Options of the long-running programs (producer, consumer, aggregator). */
+#define MT_SERVICE_LONGOPTS                                                    \
+    {"metrics-port", required_argument, NULL, MT_OPT_METRICS_PORT},            \
+    {"log-format", required_argument, NULL, MT_OPT_LOG_FORMAT}
+#define MT_SERVICE_HELP                                                        \
+    "      --metrics-port [HOST:]PORT\n"                                      \
+    "                          serve Prometheus metrics at http://HOST:PORT/metrics\n" \
+    "                          (MT_METRICS_PORT; off)\n"                     \
+    "      --log-format FMT    log lines as text or json (MT_LOG_FORMAT; text)\n"
 
 /* Help text for the shared options, for each program's usage(). */
 #define MT_CONFIG_HELP                                                         \

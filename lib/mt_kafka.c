@@ -10,6 +10,7 @@
 
 #include "mt_clock.h"
 #include "mt_log.h"
+#include "mt_metrics.h"
 
 /* librdkafka's own log lines join ours, at a matching level. */
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
@@ -51,7 +52,16 @@ static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *err,
     return 0;
 }
 
-/* A configuration with the given defaults, then the user's -X properties. */
+/* librdkafka's statistics feed the metrics endpoint; the document is ours
+ * only for the call (returning 0 lets librdkafka free it). */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
+    (void)rk, (void)opaque;
+    mt_metrics_kafka_stats(json, len);
+    return 0;
+}
+
+/* A configuration with the given defaults, then the user's -X properties
+ * (so a user may change statistics.interval.ms too). */
 static rd_kafka_conf_t *make_conf(const mt_config_t *cfg,
                                   const char *const *defaults, char *err,
                                   size_t errsize) {
@@ -59,6 +69,10 @@ static rd_kafka_conf_t *make_conf(const mt_config_t *cfg,
     if (set(conf, "bootstrap.servers", cfg->brokers, err, errsize)) goto fail;
     for (size_t k = 0; defaults[k]; k += 2)
         if (set(conf, defaults[k], defaults[k + 1], err, errsize)) goto fail;
+    if (mt_metrics_serving()) {
+        if (set(conf, "statistics.interval.ms", "5000", err, errsize)) goto fail;
+        rd_kafka_conf_set_stats_cb(conf, stats_cb);
+    }
     for (size_t k = 0; k < cfg->nprops; k++) {
         char key[256];
         const char *eq = strchr(cfg->props[k], '=');

@@ -14,6 +14,11 @@ extern int mt_log_level;
 /* Sets the program name shown in every line (the pointer is kept). */
 void mt_log_init(const char *progname);
 
+/* Chooses the line format: "text" (the default: time, program[pid],
+ * level, message) or "json" (one object per line with ts, program, pid,
+ * level and msg, for log collectors). Returns 0, or -1 for another name. */
+int mt_log_set_format(const char *format);
+
 /* Writes one line; use the mt_log() macro instead. */
 void mt_log_write(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -14,8 +14,14 @@
  *   mt:stream:NAME      sorted set: a stream's window jobs (ids NAME.START)
  *                       scored by window start (ms); a window's keys expire
  *                       ttl_ms after it completes
+ *   mt:cancelled        sorted set: cancelled job ids, scored by when (ms)
+ *   mt:workers          sorted set: worker ids, scored by last heartbeat (ms)
+ *   mt:worker:ID        hash: what a worker last said of itself; expires
+ *                       when its heartbeats stop
  * A job's state goes submitting -> running (total known) -> done or
- * done_with_errors; or submitting -> failed when submission failed. */
+ * done_with_errors; or submitting -> failed when submission failed; or,
+ * from submitting or running, -> cancelled (results arriving later are
+ * dropped). */
 #define _POSIX_C_SOURCE 200809L
 #include "mt_store.h"
 
@@ -51,11 +57,12 @@
     "end\n"
 
 /* Shared by the merging scripts: refuses a message of another submission
- * (a deleted job whose id was used again) and checks key types, so that a
+ * (a deleted job whose id was used again) or of a cancelled job, and checks key types, so that a
  * script never fails half way (Redis does not roll a script back). */
 #define LUA_CHECKS                                                             \
     "local function stale(job, run)\n"                                         \
-    "  return redis.call('HGET', job, 'run') ~= run\n"                         \
+    "  local s = redis.call('HMGET', job, 'run', 'state')\n"                   \
+    "  return s[1] ~= run or s[2] == 'cancelled'\n"                            \
     "end\n"                                                                    \
     "local function wrong_type(key, want)\n"                                   \
     "  local t = redis.call('TYPE', key).ok\n"                                 \
@@ -937,4 +944,139 @@ int mt_store_delete(mt_redis_t *r, const char *job, char *err, size_t errsize) {
     existed |= rep->integer > 0;
     freeReplyObject(rep);
     return existed;
+}
+
+/* ---- cancelling ---- */
+
+/* KEYS: job, mt:cancelled. ARGV: id, now. Returns 1 when cancelled, 0 when
+ * the job had already ended (its state is left alone), -1 when unknown. */
+static const char cancel_script[] =
+    "local state = redis.call('HGET', KEYS[1], 'state')\n"
+    "if not state then return -1 end\n"
+    "if state ~= 'submitting' and state ~= 'running' then return 0 end\n"
+    "redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished_ms', ARGV[2])\n"
+    "redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])\n"
+    "redis.call('PUBLISH', '" MT_STORE_DONE_CHANNEL "', ARGV[1])\n"
+    "return 1\n";
+
+int mt_store_cancel(mt_redis_t *r, const char *job, char *err, size_t errsize) {
+    char k[200], now[24];
+    key(k, sizeof k, job, "");
+    snprintf(now, sizeof now, "%lld", mt_wall_ms());
+    const char *argv[] = {k, "mt:cancelled", job, now};
+    redisReply *rep = run(r, cancel_script, 2, 4, argv, err, errsize);
+    if (!rep) return -1;
+    long long rc = reply_int(rep, -1);
+    freeReplyObject(rep);
+    if (rc < 0) snprintf(err, errsize, "no such job");
+    return (int)rc;
+}
+
+json_t *mt_store_cancelled(mt_redis_t *r, long long since_ms, char *err, size_t errsize) {
+    redisReply *rep = mt_redis_cmd(r, err, errsize, "ZRANGEBYSCORE mt:cancelled %lld +inf",
+                                   since_ms);
+    if (!rep) return NULL;
+    json_t *a = json_array();
+    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
+        json_array_append_new(a, json_stringn(rep->element[i]->str, rep->element[i]->len));
+    freeReplyObject(rep);
+    return a;
+}
+
+/* ---- workers ---- */
+
+/* KEYS: mt:worker:ID, mt:workers. ARGV: id, now, ttl, (field value)*. The
+ * record is replaced whole; ids silent for a day leave the index. */
+static const char heartbeat_script[] =
+    "redis.call('DEL', KEYS[1])\n"
+    "redis.call('HSET', KEYS[1], unpack(ARGV, 4))\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
+    "redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2] - 86400000)\n"
+    "return 1\n";
+
+int mt_store_heartbeat(mt_redis_t *r, const char *worker, json_t *fields, long long ttl_ms,
+                       char *err, size_t errsize) {
+    size_t n = json_object_size(fields);
+    const char **argv = calloc(5 + 2 * n, sizeof *argv);
+    char **owned = calloc(n + 1, sizeof *owned);
+    char k[200], now[24], ttl[24];
+    int rc = -1;
+    if (!argv || !owned || n == 0) {
+        snprintf(err, errsize, n ? "out of memory" : "a heartbeat needs fields");
+        goto out;
+    }
+    snprintf(k, sizeof k, "mt:worker:%s", worker);
+    snprintf(now, sizeof now, "%lld", mt_wall_ms());
+    snprintf(ttl, sizeof ttl, "%lld", ttl_ms);
+    int argc = 0;
+    argv[argc++] = k, argv[argc++] = "mt:workers";
+    argv[argc++] = worker, argv[argc++] = now, argv[argc++] = ttl;
+    const char *field;
+    json_t *v;
+    size_t i = 0;
+    json_object_foreach(fields, field, v) {
+        argv[argc++] = field;
+        if (json_is_string(v)) {
+            argv[argc++] = json_string_value(v);
+        } else {
+            owned[i] = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            argv[argc++] = owned[i] ? owned[i] : "";
+            i++;
+        }
+    }
+    redisReply *rep = run(r, heartbeat_script, 2, argc, argv, err, errsize);
+    if (rep) {
+        freeReplyObject(rep);
+        rc = 0;
+    }
+out:
+    for (size_t j = 0; owned && j < n; j++) free(owned[j]);
+    free(owned);
+    free(argv);
+    return rc;
+}
+
+int mt_store_worker_gone(mt_redis_t *r, const char *worker, char *err, size_t errsize) {
+    redisReply *rep = mt_redis_cmd(r, err, errsize, "DEL mt:worker:%s", worker);
+    if (!rep) return -1;
+    freeReplyObject(rep);
+    if (!(rep = mt_redis_cmd(r, err, errsize, "ZREM mt:workers %s", worker))) return -1;
+    freeReplyObject(rep);
+    return 0;
+}
+
+/* KEYS: mt:workers. Returns {id, field, value, ...} per live worker, newest
+ * heartbeat first; ids whose record expired (the worker died) leave the
+ * index. */
+static const char workers_script[] =
+    "local out = {}\n"
+    "for _, id in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do\n"
+    "  local h = redis.call('HGETALL', 'mt:worker:' .. id)\n"
+    "  if #h == 0 then\n"
+    "    redis.call('ZREM', KEYS[1], id)\n"
+    "  else\n"
+    "    table.insert(h, 1, id)\n"
+    "    out[#out + 1] = h\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+json_t *mt_store_workers(mt_redis_t *r, char *err, size_t errsize) {
+    const char *argv[] = {"mt:workers"};
+    redisReply *rep = run(r, workers_script, 1, 1, argv, err, errsize);
+    if (!rep) return NULL;
+    json_t *a = json_array();
+    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
+        const redisReply *w = rep->element[i];
+        if (w->type != REDIS_REPLY_ARRAY || w->elements < 1) continue;
+        json_t *o = json_object();
+        json_object_set_new(o, "id", json_stringn(w->element[0]->str, w->element[0]->len));
+        for (size_t f = 1; f + 1 < w->elements; f += 2)
+            json_object_set_new(o, w->element[f]->str,
+                                json_stringn(w->element[f + 1]->str, w->element[f + 1]->len));
+        json_array_append_new(a, o);
+    }
+    freeReplyObject(rep);
+    return a;
 }

@@ -176,4 +176,32 @@ json_t *mt_store_windows(mt_redis_t *r, const char *stream, size_t limit, char *
  * not, -1 with a message. */
 int mt_store_delete(mt_redis_t *r, const char *job, char *err, size_t errsize);
 
+/* ---- cancelling ---- */
+
+/* Cancels a job that is being submitted or running: its state becomes
+ * "cancelled", results that arrive later are dropped, and workers skip its
+ * tasks. Returns 1 when cancelled, 0 when it had already ended (nothing
+ * changes), -1 with a message (also when there is no such job). */
+int mt_store_cancel(mt_redis_t *r, const char *job, char *err, size_t errsize);
+
+/* Ids of the jobs cancelled at or after since_ms (wall clock). Returns a new
+ * JSON array, or NULL with a message. */
+json_t *mt_store_cancelled(mt_redis_t *r, long long since_ms, char *err, size_t errsize);
+
+/* ---- workers ---- */
+
+/* Records a worker's heartbeat: fields (a JSON object; strings stored as
+ * they are, other values as JSON) replace its record, which expires after
+ * ttl_ms unless renewed. Returns 0, or -1 with a message. */
+int mt_store_heartbeat(mt_redis_t *r, const char *worker, json_t *fields, long long ttl_ms,
+                       char *err, size_t errsize);
+
+/* Removes a worker's record as it leaves. Returns 0, or -1 with a message. */
+int mt_store_worker_gone(mt_redis_t *r, const char *worker, char *err, size_t errsize);
+
+/* The live workers, most recent heartbeat first: a new JSON array of
+ * objects holding "id" and the fields of each heartbeat (as strings), or
+ * NULL with a message. */
+json_t *mt_store_workers(mt_redis_t *r, char *err, size_t errsize);
+
 #endif

@@ -4,8 +4,8 @@
 set -eu
 
 PACKAGES="build-essential pkg-config librdkafka-dev libhiredis-dev libjansson-dev
-  libcunit1-dev redis-server kcat valgrind clang libclang-rt-14-dev python3 maven
-  default-jre-headless"
+  libmicrohttpd-dev libcunit1-dev redis-server kcat valgrind clang libclang-rt-14-dev python3 maven
+  default-jre-headless docker-compose"
 
 missing=""
 for p in $PACKAGES; do
