@@ -534,29 +534,41 @@ static void remove_part(worker_t *w, part_t *p) {
     free(p);
 }
 
-/* Writes the partitions held now for the heartbeat, topic by topic in
- * partition order: "mt.tasks[0,3,6] mt.tasks.high[1]". */
+static int compare_partitions(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Writes the partitions held now for the heartbeat, topic by topic, runs
+ * of partitions as ranges: "mt.tasks[0-3,6] mt.tasks.high[1]". */
 static void describe_assignment(worker_t *w) {
     char text[sizeof w->assignment] = "";
-    size_t n = 0;
+    size_t n = 0, count = 0;
+    for (part_t *p = w->parts; p; p = p->next) count++;
+    int32_t *ids = count ? malloc(count * sizeof *ids) : NULL;
     const char *topics[] = {w->cfg->tasks_topic, w->cfg->priority_topic};
-    for (int t = 0; t < 2; t++) {
-        int first = 1;
-        for (int32_t want = 0, next; want >= 0; want = next) {
-            next = -1; /* the smallest partition of the topic above want */
-            for (part_t *p = w->parts; p; p = p->next)
-                if (!p->revoking && strcmp(p->topic, topics[t]) == 0 && p->partition >= want &&
-                    (next < 0 || p->partition < next))
-                    next = p->partition;
-            if (next < 0) break;
-            if (n < sizeof text)
-                n += (size_t)snprintf(text + n, sizeof text - n, "%s%s%s%d", first && n ? " " : "",
-                                      first ? topics[t] : ",", first ? "[" : "", (int)next);
-            first = 0;
-            next++;
+    for (int t = 0; t < 2 && (ids || !count); t++) {
+        size_t k = 0;
+        for (part_t *p = w->parts; p; p = p->next)
+            if (!p->revoking && strcmp(p->topic, topics[t]) == 0) ids[k++] = p->partition;
+        if (k == 0) continue;
+        qsort(ids, k, sizeof *ids, compare_partitions);
+        n += (size_t)snprintf(text + n, n < sizeof text ? sizeof text - n : 0, "%s%s[",
+                              n ? " " : "", topics[t]);
+        for (size_t i = 0; i < k && n < sizeof text; i++) {
+            size_t j = i;
+            while (j + 1 < k && ids[j + 1] == ids[j] + 1) j++;
+            if (j > i)
+                n += (size_t)snprintf(text + n, sizeof text - n, "%s%d-%d", i ? "," : "",
+                                      (int)ids[i], (int)ids[j]);
+            else
+                n += (size_t)snprintf(text + n, sizeof text - n, "%s%d", i ? "," : "",
+                                      (int)ids[i]);
+            i = j;
         }
-        if (!first && n < sizeof text) n += (size_t)snprintf(text + n, sizeof text - n, "]");
+        if (n < sizeof text) n += (size_t)snprintf(text + n, sizeof text - n, "]");
     }
+    free(ids);
     pthread_mutex_lock(&w->lock);
     memcpy(w->assignment, text, sizeof text);
     pthread_mutex_unlock(&w->lock);

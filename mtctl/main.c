@@ -34,13 +34,22 @@ static _Noreturn void usage(const char *reason) {
     fprintf(out,
         "Usage: mtctl [options] COMMAND [ARGS]\n"
         "Commands:\n"
-        "  jobs                     list jobs, newest first\n"
+        "  jobs [N]                 the N (20) newest jobs: a table\n"
         "  status JOB               state, tasks done/total, failed\n"
         "  wait JOB [--timeout SEC] wait until the job is complete; exit 0 when done,\n"
-        "                           2 on timeout, 3 when done with errors or failed\n"
-        "  result JOB [--raw]       the result as JSON (wordcount: \"counts\"), with\n"
-        "                           the failed tasks and why; --raw: exec's output\n"
-        "                           bytes as the program wrote them, in task order\n"
+        "                           2 on timeout, 3 when done with errors, failed or\n"
+        "                           cancelled\n"
+        "  watch JOB [--timeout SEC]\n"
+        "                           like wait, showing progress, rate and ETA: a live\n"
+        "                           bar on a terminal, a line a second otherwise\n"
+        "  result JOB [--format F]  the result as json (wordcount: \"counts\"), with\n"
+        "                           the failed tasks and why, or as tsv: a row per\n"
+        "                           value, PATH<TAB>VALUE (wordcount: WORD<TAB>COUNT)\n"
+        "  result JOB --raw         exec's output bytes as the program wrote them,\n"
+        "                           in task order\n"
+        "  cancel JOB               stop a job: workers skip its tasks, results that\n"
+        "                           arrive later are dropped; its state: cancelled\n"
+        "  workers                  live workers: partitions, tasks, rate, last beat\n"
         "  top JOB [N]              wordcount: the N (20) most frequent words\n"
         "  delete JOB               remove the job and its result from Redis\n"
         "  dlq [JOB]                list dead letters (of one job): where from, why\n"
@@ -58,6 +67,7 @@ static _Noreturn void usage(const char *reason) {
         "  -X key=value             a librdkafka property (security settings)\n"
         "      --timeout SEC        for wait (default: no limit)\n"
         "      --progress           for wait: print progress on stderr\n"
+        "      --format F           for result: json (default) or tsv\n"
         "  -q, --quiet              errors only\n"
         "  -h, --help               this help\n"
         "      --version            versions\n");
@@ -111,33 +121,104 @@ static int cmd_status(mt_redis_t *r, const char *id) {
 
 static int is_final(const char *state) {
     return !strcmp(state, "done") || !strcmp(state, "done_with_errors") ||
-           !strcmp(state, "failed");
+           !strcmp(state, "failed") || !strcmp(state, "cancelled");
 }
 
-static int cmd_wait(mt_redis_t *r, const char *id, double timeout, int progress) {
-    double start = now_s(), last_print = 0;
+/* How wait shows progress: not at all, a line a second on stderr
+ * (--progress), or watch's display on stdout. */
+enum show { SHOW_NONE, SHOW_PROGRESS, SHOW_WATCH };
+
+/* Tasks counted over the last seconds, for a rate that follows changes
+ * instead of averaging over the whole job. */
+#define RATE_SAMPLES 10
+typedef struct rate {
+    double t[RATE_SAMPLES];
+    long long n[RATE_SAMPLES];
+    int count, next;
+} rate_t;
+
+static double rate_update(rate_t *r, double t, long long n) {
+    int oldest = r->count < RATE_SAMPLES ? 0 : r->next;
+    double rate = 0;
+    if (r->count > 0 && t > r->t[oldest])
+        rate = (double)(n - r->n[oldest]) / (t - r->t[oldest]);
+    r->t[r->next] = t;
+    r->n[r->next] = n;
+    r->next = (r->next + 1) % RATE_SAMPLES;
+    if (r->count < RATE_SAMPLES) r->count++;
+    return rate > 0 ? rate : 0;
+}
+
+/* "42s", "3m05s", "2h10m"; "?" when not known. */
+static void eta_text(double seconds, char *out, size_t size) {
+    if (!(seconds >= 0) || seconds > 360000) snprintf(out, size, "?");
+    else if (seconds < 60) snprintf(out, size, "%.0fs", seconds);
+    else if (seconds < 3600) snprintf(out, size, "%dm%02ds", (int)seconds / 60, (int)seconds % 60);
+    else snprintf(out, size, "%dh%02dm", (int)seconds / 3600, (int)seconds % 3600 / 60);
+}
+
+/* One progress report: a bar redrawn in place on a terminal, else a line. */
+static void show_progress(FILE *out, int bar, const char *id, const json_t *job,
+                          double elapsed, double rate) {
+    const char *state = field_str(job, "state");
+    int known = json_object_get(job, "total") != NULL;
+    long long total = field_int(job, "total"), failed = field_int(job, "failed");
+    long long n = field_int(job, "done") + failed;
+    double frac = known ? (total ? (double)n / (double)total : 1) : 0;
+    char eta[16], fails[32] = "";
+    eta_text(known && rate > 0 ? (double)(total - n) / rate : is_final(state) ? 0 : -1, eta,
+             sizeof eta);
+    if (failed) snprintf(fails, sizeof fails, ", %lld failed", failed);
+    if (bar) {
+        enum { WIDTH = 30 };
+        char cells[WIDTH + 1];
+        int full = (int)(frac * WIDTH);
+        for (int k = 0; k < WIDTH; k++) cells[k] = k < full ? '#' : '.';
+        cells[WIDTH] = '\0';
+        if (known)
+            fprintf(out, "\r%s [%s] %3.0f%% %lld/%lld%s  %.1f tasks/s  ETA %s  %s\033[K", id,
+                    cells, 100 * frac, n, total, fails, rate, eta, state);
+        else
+            fprintf(out, "\r%s [%s] %lld/?%s  %.1f tasks/s  %s\033[K", id, cells, n, fails,
+                    rate, state);
+        if (is_final(state)) fputc('\n', out);
+    } else if (known) {
+        fprintf(out, "%s: %s %lld/%lld tasks (%.0f%%)%s, %.1f tasks/s, ETA %s, %.1f s\n", id,
+                state, n, total, 100 * frac, fails, rate, eta, elapsed);
+    } else {
+        fprintf(out, "%s: %s %lld tasks so far%s, %.1f tasks/s, %.1f s\n", id, state, n,
+                fails, rate, elapsed);
+    }
+    fflush(out);
+}
+
+static int cmd_wait(mt_redis_t *r, const char *id, double timeout, enum show show) {
+    double start = now_s(), last_print = -1;
+    FILE *out = show == SHOW_WATCH ? stdout : stderr;
+    int bar = show == SHOW_WATCH && isatty(fileno(out));
+    double every = bar ? 0.25 : 1.0;
+    rate_t rate = {0};
+    double last_rate = 0, last_sample = -1;
     for (;;) {
         char err[512];
         json_t *job = NULL;
         int rc = mt_store_job(r, id, &job, err, sizeof err);
         if (rc == 0) {
+            if (bar) fputc('\n', out);
             fprintf(stderr, "mtctl: no job \"%s\"\n", id);
             return EXIT_ERROR;
         }
         if (rc > 0) {
             const char *state = field_str(job, "state");
-            if (progress && (now_s() - last_print >= 1.0 || is_final(state))) {
-                json_int_t total = field_int(job, "total");
-                json_int_t n = field_int(job, "done") + field_int(job, "failed");
-                if (json_object_get(job, "total"))
-                    fprintf(stderr, "%s: %s %lld/%lld tasks (%.0f%%), %.1f s\n", id,
-                            state, (long long)n, (long long)total,
-                            total ? 100.0 * (double)n / (double)total : 100.0,
-                            now_s() - start);
-                else
-                    fprintf(stderr, "%s: %s %lld tasks so far, %.1f s\n", id, state,
-                            (long long)n, now_s() - start);
-                last_print = now_s();
+            double now = now_s();
+            if (now - last_sample >= 1.0) { /* rate from one sample a second */
+                last_rate = rate_update(&rate, now,
+                                        field_int(job, "done") + field_int(job, "failed"));
+                last_sample = now;
+            }
+            if (show != SHOW_NONE && (now - last_print >= every || is_final(state))) {
+                show_progress(out, bar, id, job, now - start, last_rate);
+                last_print = now;
             }
             if (is_final(state)) {
                 int code = strcmp(state, "done") == 0 ? EXIT_DONE : EXIT_FAILED;
@@ -148,7 +229,12 @@ static int cmd_wait(mt_redis_t *r, const char *id, double timeout, int progress)
         } else {
             fprintf(stderr, "mtctl: %s (retrying)\n", err);
         }
+        if (mt_stop_requested) {
+            if (bar) fputc('\n', out);
+            return EXIT_TIMEOUT;
+        }
         if (timeout > 0 && now_s() - start >= timeout) {
+            if (bar) fputc('\n', out);
             fprintf(stderr, "mtctl: job %s not complete after %.0f s\n", id, timeout);
             return EXIT_TIMEOUT;
         }
@@ -232,6 +318,154 @@ static int cmd_result(mt_redis_t *r, const char *id) {
     fputc('\n', stdout);
     json_decref(out);
     return rc == 0 && fflush(stdout) == 0 ? 0 : EXIT_ERROR;
+}
+
+/* A JSON string's text in a TSV cell: tab, newline and CR written as \\t,
+ * \\n, \\r. Backslashes stay as they are: the result's strings already
+ * show a backslash as \\\\ and a byte that is not UTF-8 as \\xNN, so a
+ * backslash always starts an escape. */
+static void tsv_text(FILE *out, const char *s) {
+    for (; *s; s++) {
+        if (*s == '\t') fputs("\\t", out);
+        else if (*s == '\n') fputs("\\n", out);
+        else if (*s == '\r') fputs("\\r", out);
+        else fputc(*s, out);
+    }
+}
+
+static void tsv_scalar(FILE *out, const json_t *v) {
+    if (json_is_string(v)) tsv_text(out, json_string_value(v));
+    else if (json_is_integer(v)) fprintf(out, "%lld", (long long)json_integer_value(v));
+    else if (json_is_real(v)) fprintf(out, "%.17g", json_real_value(v));
+    else if (json_is_true(v)) fputs("true", out);
+    else if (json_is_false(v)) fputs("false", out);
+    /* null: an empty cell */
+}
+
+/* A row per scalar: its path (keys and array indexes joined by '.'), a
+ * tab, its value. */
+static void tsv_flatten(FILE *out, const json_t *v, mt_buf_t *path) {
+    size_t at = path->len;
+    if (json_is_object(v) || json_is_array(v)) {
+        const char *k;
+        json_t *child;
+        size_t i;
+        char index[24];
+        if (json_is_object(v)) {
+            json_object_foreach((json_t *)v, k, child) {
+                if (at) mt_buf_append(path, ".", 1);
+                mt_buf_append(path, k, strlen(k));
+                tsv_flatten(out, child, path);
+                path->len = at;
+            }
+        } else {
+            json_array_foreach(v, i, child) {
+                int n = snprintf(index, sizeof index, "%s%zu", at ? "." : "", i);
+                mt_buf_append(path, index, (size_t)n);
+                tsv_flatten(out, child, path);
+                path->len = at;
+            }
+        }
+        return;
+    }
+    mt_buf_append(path, "", 1); /* a terminator, not kept */
+    tsv_text(out, path->data);
+    path->len = at;
+    fputc('\t', out);
+    tsv_scalar(out, v);
+    fputc('\n', out);
+}
+
+/* The op's result as TSV: wordcount as WORD<TAB>COUNT rows, most frequent
+ * first (ready for sort, join, awk); any other op a row per value. The
+ * job's record (state, totals) is left to `mtctl status`, but failed
+ * tasks are rows too. */
+static int cmd_result_tsv(mt_redis_t *r, const char *id) {
+    json_t *res = build_result(r, id, 0);
+    if (!res) return EXIT_ERROR;
+    json_t *counts = json_object_get(res, "counts");
+    if (!strcmp(field_str(res, "op"), "wordcount") && json_is_object(counts)) {
+        const char *word;
+        json_t *v;
+        json_object_foreach(counts, word, v) {
+            tsv_text(stdout, word);
+            fputc('\t', stdout);
+            tsv_scalar(stdout, v);
+            fputc('\n', stdout);
+        }
+        json_object_del(res, "counts");
+    }
+    static const char *const record[] = {"job", "op", "state", "total", "done", "failed",
+                                         "stream", "window_start_ms", "window_end_ms", NULL};
+    for (size_t k = 0; record[k]; k++) json_object_del(res, record[k]);
+    mt_buf_t path = MT_BUF_INIT;
+    const char *key;
+    json_t *v;
+    json_object_foreach(res, key, v) {
+        path.len = 0;
+        mt_buf_append(&path, key, strlen(key));
+        tsv_flatten(stdout, v, &path);
+    }
+    mt_buf_free(&path);
+    json_decref(res);
+    return fflush(stdout) == 0 ? 0 : EXIT_ERROR;
+}
+
+static int cmd_cancel(mt_redis_t *r, const char *id) {
+    char err[512];
+    int rc = mt_store_cancel(r, id, err, sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "mtctl: %s%s%s\n", !strcmp(err, "no such job") ? id : "",
+                !strcmp(err, "no such job") ? ": " : "", err);
+        return EXIT_ERROR;
+    }
+    if (rc == 0) {
+        json_t *job = load_job(r, id);
+        fprintf(stderr, "mtctl: job %s has already ended (%s); nothing to cancel\n", id,
+                job ? field_str(job, "state") : "?");
+        json_decref(job);
+        return EXIT_ERROR;
+    }
+    printf("job %s cancelled\n", id);
+    return 0;
+}
+
+/* "3s", "5m", "2h", "4d" ago. */
+static void age_text(long long ms, char *out, size_t size) {
+    long long s = ms > 0 ? ms / 1000 : 0;
+    if (s < 120) snprintf(out, size, "%llds", s);
+    else if (s < 7200) snprintf(out, size, "%lldm", s / 60);
+    else if (s < 172800) snprintf(out, size, "%lldh", s / 3600);
+    else snprintf(out, size, "%lldd", s / 86400);
+}
+
+static int cmd_workers(mt_redis_t *r) {
+    char err[512];
+    json_t *list = mt_store_workers(r, err, sizeof err);
+    if (!list) {
+        fprintf(stderr, "mtctl: %s\n", err);
+        return EXIT_ERROR;
+    }
+    if (json_array_size(list) == 0) {
+        fprintf(stderr, "mtctl: no live workers\n");
+        json_decref(list);
+        return 0;
+    }
+    printf("%-28s %-16s %7s %7s %6s %9s %7s %8s %5s %s\n", "WORKER", "GROUP", "THREADS",
+           "RUNNING", "QUEUED", "DONE", "FAILED", "TASKS/S", "SEEN", "PARTITIONS");
+    long long now = mt_wall_ms();
+    size_t i;
+    json_t *w;
+    json_array_foreach(list, i, w) {
+        char seen[16];
+        age_text(now - atoll(field_str(w, "seen_ms")), seen, sizeof seen);
+        printf("%-28s %-16s %7s %7s %6s %9s %7s %8s %5s %s\n", field_str(w, "id"),
+               field_str(w, "group"), field_str(w, "threads"), field_str(w, "running"),
+               field_str(w, "queued"), field_str(w, "tasks_done"), field_str(w, "tasks_failed"),
+               field_str(w, "rate"), seen, field_str(w, "partitions"));
+    }
+    json_decref(list);
+    return fflush(stdout) == 0 ? 0 : EXIT_ERROR;
 }
 
 /* exec's concatenated output, byte for byte. */
@@ -591,31 +825,48 @@ static int cmd_follow(mt_redis_t *r, const char *stream) {
     return 0;
 }
 
-static int cmd_jobs(mt_redis_t *r) {
+static int cmd_jobs(mt_redis_t *r, long limit) {
     char err[512];
-    json_t *ids = mt_store_jobs(r, 100, err, sizeof err);
+    json_t *ids = mt_store_jobs(r, (size_t)limit, err, sizeof err);
     if (!ids) {
         fprintf(stderr, "mtctl: %s\n", err);
         return EXIT_ERROR;
     }
+    if (json_array_size(ids) == 0) {
+        fprintf(stderr, "mtctl: no jobs\n");
+        json_decref(ids);
+        return 0;
+    }
     size_t i;
     json_t *idv;
-    printf("%-34s %-12s %-17s %s\n", "JOB", "OP", "STATE", "TASKS");
+    long long now = mt_wall_ms();
+    printf("%-40s %-10s %-16s %13s %6s %5s %4s %9s\n", "JOB", "OP", "STATE", "TASKS", "FAILED",
+           "DONE%", "AGE", "ELAPSED");
     json_array_foreach(ids, i, idv) {
         json_t *job = NULL;
         if (mt_store_job(r, json_string_value(idv), &job, err, sizeof err) <= 0) continue;
-        char tasks[64];
-        if (json_object_get(job, "total"))
-            snprintf(tasks, sizeof tasks, "%lld/%lld", (long long)field_int(job, "done"),
-                     (long long)field_int(job, "total"));
-        else
-            snprintf(tasks, sizeof tasks, "%lld/?", (long long)field_int(job, "done"));
-        printf("%-34s %-12s %-17s %s\n", json_string_value(idv), field_str(job, "op"),
-               field_str(job, "state"), tasks);
+        long long done = field_int(job, "done"), failed = field_int(job, "failed"),
+                  total = field_int(job, "total");
+        int known = json_object_get(job, "total") != NULL;
+        char tasks[48], pct[8] = "-", age[16], elapsed[24] = "-";
+        if (known) {
+            snprintf(tasks, sizeof tasks, "%lld/%lld", done + failed, total);
+            snprintf(pct, sizeof pct, "%.0f",
+                     total ? 100.0 * (double)(done + failed) / (double)total : 100.0);
+        } else {
+            snprintf(tasks, sizeof tasks, "%lld/?", done + failed);
+        }
+        long long created = field_int(job, "created_ms"), finished = field_int(job, "finished_ms");
+        age_text(now - created, age, sizeof age);
+        if (created)
+            snprintf(elapsed, sizeof elapsed, "%.1fs",
+                     (double)((finished ? finished : now) - created) / 1000.0);
+        printf("%-40s %-10s %-16s %13s %6lld %5s %4s %9s\n", json_string_value(idv),
+               field_str(job, "op"), field_str(job, "state"), tasks, failed, pct, age, elapsed);
         json_decref(job);
     }
     json_decref(ids);
-    return 0;
+    return fflush(stdout) == 0 ? 0 : EXIT_ERROR;
 }
 
 int main(int argc, char **argv) {
@@ -624,12 +875,13 @@ int main(int argc, char **argv) {
         {"timeout", required_argument, NULL, 'T'},
         {"progress", no_argument, NULL, 'P'},
         {"raw", no_argument, NULL, 'W'},
+        {"format", required_argument, NULL, 'F'},
         {NULL, 0, NULL, 0},
     };
     mt_config_t cfg;
     char err[512];
     double timeout = 0;
-    int progress = 0, raw = 0, opt, rc;
+    int progress = 0, raw = 0, tsv = 0, opt, rc;
 
     mt_log_init("mtctl");
     if (mt_config_init(&cfg, NULL, NULL, err, sizeof err) != 0) usage(err);
@@ -643,6 +895,11 @@ int main(int argc, char **argv) {
         }
         case 'P': progress = 1; break;
         case 'W': raw = 1; break;
+        case 'F':
+            if (strcmp(optarg, "json") && strcmp(optarg, "tsv"))
+                usage("--format is json or tsv");
+            tsv = !strcmp(optarg, "tsv");
+            break;
         case MT_OPT_HELP: usage(NULL);
         case MT_OPT_VERSION: mt_config_print_version(stdout, "mtctl"); return 0;
         case '?': usage("unknown option");
@@ -659,7 +916,9 @@ int main(int argc, char **argv) {
     const char *cmd = argv[optind];
     const char *id = optind + 1 < argc ? argv[optind + 1] : NULL;
     int is_stream_cmd = !strcmp(cmd, "windows") || !strcmp(cmd, "follow");
-    int needs_job = strcmp(cmd, "jobs") != 0 && strcmp(cmd, "dlq") != 0;
+    int needs_job = strcmp(cmd, "jobs") != 0 && strcmp(cmd, "dlq") != 0 &&
+                    strcmp(cmd, "workers") != 0;
+    if (!strcmp(cmd, "jobs")) id = NULL; /* its argument is a count */
     if (needs_job && !id) usage("this command needs a job id");
     if (id && mt_job_id_check(id, err, sizeof err) != 0) usage(err);
 
@@ -670,13 +929,24 @@ int main(int argc, char **argv) {
     } else if (!r) {
         fprintf(stderr, "mtctl: %s\n", err);
     } else if (!strcmp(cmd, "jobs")) {
-        rc = cmd_jobs(r);
+        long n = 20;
+        if (optind + 1 < argc && mt_parse_long(argv[optind + 1], 1, 100000, &n))
+            usage("jobs takes a count");
+        rc = cmd_jobs(r, n);
+    } else if (!strcmp(cmd, "workers")) {
+        rc = cmd_workers(r);
+    } else if (!strcmp(cmd, "cancel")) {
+        rc = cmd_cancel(r, id);
     } else if (!strcmp(cmd, "status")) {
         rc = cmd_status(r, id);
     } else if (!strcmp(cmd, "wait")) {
-        rc = cmd_wait(r, id, timeout, progress);
+        rc = cmd_wait(r, id, timeout, progress ? SHOW_PROGRESS : SHOW_NONE);
+    } else if (!strcmp(cmd, "watch")) {
+        mt_signal_install();
+        rc = cmd_wait(r, id, timeout, SHOW_WATCH);
     } else if (!strcmp(cmd, "result")) {
-        rc = raw ? cmd_result_raw(r, id) : cmd_result(r, id);
+        if (raw && tsv) usage("--raw and --format do not go together");
+        rc = raw ? cmd_result_raw(r, id) : tsv ? cmd_result_tsv(r, id) : cmd_result(r, id);
     } else if (is_stream_cmd) {
         long n = 10;
         if (optind + 2 < argc && mt_parse_long(argv[optind + 2], 1, 100000, &n))

@@ -21,6 +21,8 @@
 #include "mt_config.h"
 #include "mt_kafka.h"
 #include "mt_log.h"
+#include "mt_metrics.h"
+#include "mt_redis.h"
 #include "mt_signal.h"
 #include "mt_op.h"
 #include "mt_source.h"
@@ -46,6 +48,17 @@ typedef struct producer {
     uint64_t produced, delivered, failed;
     char delivery_error[512];
     char produce_error[512];   /* why a task could not be queued */
+    mt_redis_t *redis;
+    long long checked_ms;      /* when the job's state was last read */
+    /* the progress bar (a terminal only) */
+    int show_progress;
+    unsigned long long bytes_read, bytes_total; /* total 0: not known (stdin) */
+    long long started_ms, drawn_ms;
+    int drawn;                 /* the bar is on screen */
+    int cancelled;             /* mtctl cancel stopped the submission */
+    struct {
+        mt_metric_t *tasks, *bytes, *unacked, *windows, *pending, *paused;
+    } m;
 } producer_t;
 
 static _Noreturn void usage(const char *reason) {
@@ -98,7 +111,7 @@ static _Noreturn void usage(const char *reason) {
         "      --max-output N      most bytes a task's program may print (524288)\n"
         "      --merge M           concat (outputs in task order), sum (JSON numbers\n"
         "                          added by key) or json (JSON values merged)\n"
-        "%s\nOps:\n",
+        MT_SERVICE_HELP "%s\nOps:\n",
         DEFAULT_TASK_BYTES, DEFAULT_MAX_TASK_BYTES, MT_CONFIG_HELP);
     for (const mt_op_t *const *op = mt_op_all(); *op; op++)
         fprintf(out, "  %-12s %s\n", (*op)->name, (*op)->summary);
@@ -149,6 +162,7 @@ static int produce(producer_t *p, const char *topic, int32_t partition,
         rd_kafka_poll(p->rk, 100); /* backpressure: let deliveries drain */
     }
     p->produced++;
+    mt_metric_add(p->m.tasks, 1);
     rd_kafka_poll(p->rk, 0);
     return 0;
 }
@@ -204,6 +218,57 @@ static int emit_task(void *opaque, const mt_chunk_t *chunk) {
                    chunk->data, chunk->len);
 }
 
+/* The progress bar on stderr: shown only on a terminal, and only once a
+ * submission has taken more than half a second (small inputs never see
+ * it); redrawn at most five times a second. */
+static void draw_progress(producer_t *p, int last) {
+    if (!p->show_progress) return;
+    long long now = mt_clock_ms();
+    if (last) {
+        if (p->drawn) fputs("\r\033[K", stderr);
+        p->drawn = 0;
+        return;
+    }
+    if (now - p->started_ms < 500 || now - p->drawn_ms < 200) return;
+    double mb = (double)p->bytes_read / 1e6, secs = (double)(now - p->started_ms) / 1000;
+    double rate = secs > 0 ? mb / secs : 0;
+    if (p->bytes_total) {
+        enum { WIDTH = 30 };
+        double frac = (double)p->bytes_read / (double)p->bytes_total;
+        if (frac > 1) frac = 1;
+        char cells[WIDTH + 1];
+        for (int k = 0; k < WIDTH; k++) cells[k] = k < (int)(frac * WIDTH) ? '#' : '.';
+        cells[WIDTH] = '\0';
+        double eta = rate > 0 ? ((double)p->bytes_total / 1e6 - mb) / rate : 0;
+        fprintf(stderr, "\r%3.0f%% [%s] %.1f/%.1f MB  %.1f MB/s  ETA %.0fs  %llu tasks\033[K",
+                100 * frac, cells, mb, (double)p->bytes_total / 1e6, rate, eta,
+                (unsigned long long)p->produced);
+    } else {
+        fprintf(stderr, "\r%.1f MB  %.1f MB/s  %llu tasks\033[K", mb, rate,
+                (unsigned long long)p->produced);
+    }
+    p->drawn = 1;
+    p->drawn_ms = now;
+}
+
+/* Once a second: has the job been cancelled (mtctl cancel)? Then reading
+ * stops; what was sent is skipped by the workers. */
+static int job_cancelled(producer_t *p) {
+    long long now = mt_clock_ms();
+    if (!p->redis || now - p->checked_ms < 1000) return 0;
+    p->checked_ms = now;
+    json_t *job = NULL;
+    char err[256];
+    int cancelled = 0;
+    if (mt_store_job(p->redis, p->job, &job, err, sizeof err) > 0) {
+        const char *state = json_string_value(json_object_get(job, "state"));
+        cancelled = state && strcmp(state, "cancelled") == 0;
+    }
+    json_decref(job);
+    p->cancelled |= cancelled;
+    return cancelled;
+}
+
 /* Feeds one input to the splitter. Returns 0, or -1 with a message in err. */
 static int read_input(producer_t *p, mt_split_t *split, const char *path,
                       char *buf, char *err, size_t errsize) {
@@ -223,6 +288,17 @@ static int read_input(producer_t *p, mt_split_t *split, const char *path,
         }
         if (n == 0) break;
         if (mt_split_feed(split, buf, (size_t)n, err, errsize) != 0) {
+            rc = -1;
+            break;
+        }
+        p->bytes_read += (unsigned long long)n;
+        mt_metric_add(p->m.bytes, (double)n);
+        draw_progress(p, 0);
+        if (job_cancelled(p)) {
+            snprintf(p->produce_error, sizeof p->produce_error,
+                     "job %s was cancelled; stopped after %llu task(s)", p->job,
+                     (unsigned long long)p->produced);
+            snprintf(err, errsize, "%s", p->produce_error);
             rc = -1;
             break;
         }
@@ -371,6 +447,7 @@ static long long stream_pending(stream_t *st, char *err, size_t errsize) {
     st->nbehind = keep;
     st->checked_ms = now;
     st->pending = pending;
+    mt_metric_set(st->p->m.pending, (double)pending);
     return pending;
 }
 
@@ -397,6 +474,7 @@ static int stream_close(stream_t *st, char *err, size_t errsize) {
     for (int k = 0; k < st->nbehind; k++) /* its final count, for backpressure */
         if (strcmp(st->behind[k].job, st->p->job) == 0)
             st->behind[k].sent = (long long)st->p->produced;
+    mt_metric_add(st->p->m.windows, 1);
     mt_info("window %s closed: %llu task(s)", st->p->job,
             (unsigned long long)st->p->produced);
     st->window = -1;
@@ -461,6 +539,7 @@ static int run_stream(producer_t *p, mt_redis_t *redis, mt_source_t *src,
             if (!st.paused) mt_warn("stream %s: %lld task(s) not merged yet; reading paused",
                                     o->name, pending);
             st.paused = 1;
+            mt_metric_set(p->m.paused, 1);
             long long now = mt_wall_ms();
             if (st.task.len && now - st.task_since >= o->flush_ms)
                 rc = stream_cut(&st, err, errsize);
@@ -471,6 +550,7 @@ static int run_stream(producer_t *p, mt_redis_t *redis, mt_source_t *src,
         }
         if (st.paused) mt_info("stream %s: workers caught up; reading again", o->name);
         st.paused = 0;
+        mt_metric_set(p->m.paused, 0);
         long long now = mt_wall_ms(), wait = 200;
         if (st.task.len) wait = st.task_since + o->flush_ms - now;
         if (st.window >= 0 && st.window + o->window_ms - now < wait)
@@ -527,6 +607,7 @@ static long long parse_duration(const char *s) {
 int main(int argc, char **argv) {
     static const struct option longopts[] = {
         MT_CONFIG_LONGOPTS,
+        MT_SERVICE_LONGOPTS,
         {"op", required_argument, NULL, 'o'},
         {"job", required_argument, NULL, 'j'},
         {"lines", required_argument, NULL, 'l'},
@@ -737,6 +818,37 @@ int main(int argc, char **argv) {
             return 1;
         }
     }
+    /* the progress bar knows the total when every input is a regular file */
+    int sizes_known = optind < argc;
+    for (int k = optind; k < argc && !streaming; k++) {
+        struct stat st;
+        if (strcmp(argv[k], "-") == 0 || stat(argv[k], &st) != 0 || !S_ISREG(st.st_mode))
+            sizes_known = 0;
+        else
+            p.bytes_total += (unsigned long long)st.st_size;
+    }
+    if (!sizes_known) p.bytes_total = 0;
+    p.show_progress = !streaming && isatty(STDERR_FILENO) && mt_log_level >= MT_LOG_INFO;
+    p.started_ms = mt_clock_ms();
+
+    p.m.tasks = mt_metric_counter("mt_tasks_submitted_total", "tasks produced to Kafka");
+    p.m.bytes = mt_metric_counter("mt_input_bytes_total", "input bytes read");
+    if (streaming) {
+        p.m.windows = mt_metric_counter("mt_stream_windows_total", "windows closed");
+        p.m.pending = mt_metric_gauge("mt_stream_pending_tasks",
+                                      "tasks sent but not merged yet (backpressure)");
+        p.m.paused = mt_metric_gauge("mt_stream_paused",
+                                     "1 while reading is paused because workers are behind");
+    }
+    /* before the Kafka client exists, so it reports its statistics */
+    if (p.cfg.metrics_addr) {
+        int port = mt_metrics_serve(p.cfg.metrics_addr, err, sizeof err);
+        if (port < 0) {
+            fprintf(stderr, "mt-producer: %s\n", err);
+            return 1;
+        }
+        mt_info("metrics on port %d at /metrics", port);
+    }
 
     mt_signal_install();
 
@@ -745,6 +857,7 @@ int main(int argc, char **argv) {
     char *buf = malloc(READ_SIZE);
     int status = 1;
     if (!redis || !buf) goto out;
+    p.redis = redis;
     if (!(p.rk = mt_kafka_producer_new(&p.cfg, 1, on_delivery, &p, err, sizeof err)))
         goto out;
     const char *topics[] = {p.topic, p.cfg.results_topic};
@@ -815,6 +928,7 @@ int main(int argc, char **argv) {
             mt_warn("%s", err);
     }
     if (finish_job(&p, err, sizeof err) != 0) goto fail_job;
+    draw_progress(&p, 1);
     mt_info("job %s: %llu task(s) submitted", p.job,
             (unsigned long long)p.produced);
     printf("%s\n", p.job);
@@ -823,6 +937,12 @@ int main(int argc, char **argv) {
     goto out;
 
 fail_job:
+    draw_progress(&p, 1);
+    if (p.cancelled) {
+        mt_warn("%s", err);
+        err[0] = '\0';
+        goto out;
+    }
     mt_err("job %s failed: %s", p.job, err);
     {
         char e2[512];
@@ -840,6 +960,7 @@ out:
     mt_split_destroy(split);
     mt_redis_destroy(redis);
     free(buf);
+    mt_metrics_reset();
     mt_config_free(&p.cfg);
     free(p.args);
     return status;
