@@ -33,7 +33,7 @@ UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 LIBMT    := $(BUILD)/libmt.a
 
 .PHONY: all plugins deps up down demo test unit integration asan valgrind fuzz \
-        install uninstall clean
+        check-compose install uninstall clean
 all: $(PROGS) $(PLUGINS)
 plugins: $(PLUGINS)
 
@@ -77,13 +77,14 @@ down:
 
 # ---- tests ----
 # make test: unit tests, the same under valgrind and under ASan/UBSan, a
-# short fuzzing run of the decoders, then the integration tests against the
-# real broker and Redis. SUITE=name runs one unit suite.
+# short fuzzing run of the decoders, the compose files checked, then the
+# integration tests against the real broker and Redis. SUITE=name runs one
+# unit suite.
 test: deps
 	@$(MAKE) --no-print-directory all $(BIN)/unit-tests
 	@scripts/services.sh up
 	$(BIN)/unit-tests $(SUITE)
-	@$(MAKE) --no-print-directory valgrind asan fuzz
+	@$(MAKE) --no-print-directory valgrind asan fuzz check-compose
 	python3 -m pytest -q tests/integration
 
 unit: $(BIN)/unit-tests
@@ -116,6 +117,11 @@ fuzz: build/fuzz/fuzz_decode
 	@build/fuzz/fuzz_decode -max_total_time=$(FUZZ_TIME) -dict=tests/fuzz/fuzz_decode.dict \
 	    build/fuzz/corpus >build/fuzz/last.log 2>&1 || { tail -n 40 build/fuzz/last.log; exit 1; }
 	@echo "fuzz: $$(tail -n 1 build/fuzz/last.log)"
+
+# compose/ without a Docker engine: docker-compose config, a scalable
+# consumer, only MT_* variables the programs read, the image's sources build.
+check-compose:
+	@scripts/check_compose.py
 
 # ---- the demo: a real job over the machine's own documentation ----
 demo: deps

@@ -25,6 +25,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "mt_store.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1062,6 +1064,22 @@ static const char workers_script[] =
     "end\n"
     "return out\n";
 
+/* Fields a heartbeat writes as numbers come back as numbers. */
+static json_t *heartbeat_value(const char *field, const char *v, size_t len) {
+    static const char *const numeric[] = {"pid", "started_ms", "seen_ms", "threads", "running",
+                                          "queued", "tasks_done", "tasks_failed", "rate", NULL};
+    for (size_t k = 0; numeric[k]; k++) {
+        if (strcmp(field, numeric[k]) != 0) continue;
+        char *end;
+        errno = 0;
+        long long i = strtoll(v, &end, 10);
+        if (!errno && end != v && !*end) return json_integer(i);
+        double d = strtod(v, &end);
+        if (end != v && !*end && isfinite(d)) return json_real(d);
+    }
+    return json_stringn(v, len);
+}
+
 json_t *mt_store_workers(mt_redis_t *r, char *err, size_t errsize) {
     const char *argv[] = {"mt:workers"};
     redisReply *rep = run(r, workers_script, 1, 1, argv, err, errsize);
@@ -1074,7 +1092,8 @@ json_t *mt_store_workers(mt_redis_t *r, char *err, size_t errsize) {
         json_object_set_new(o, "id", json_stringn(w->element[0]->str, w->element[0]->len));
         for (size_t f = 1; f + 1 < w->elements; f += 2)
             json_object_set_new(o, w->element[f]->str,
-                                json_stringn(w->element[f + 1]->str, w->element[f + 1]->len));
+                                heartbeat_value(w->element[f]->str, w->element[f + 1]->str,
+                                                w->element[f + 1]->len));
         json_array_append_new(a, o);
     }
     freeReplyObject(rep);

@@ -67,7 +67,8 @@ static _Noreturn void usage(const char *reason) {
         "  -X key=value             a librdkafka property (security settings)\n"
         "      --timeout SEC        for wait (default: no limit)\n"
         "      --progress           for wait: print progress on stderr\n"
-        "      --format F           for result: json (default) or tsv\n"
+        "      --format F           result: json (default) or tsv; jobs, workers:\n"
+        "                           json instead of a table\n"
         "  -q, --quiet              errors only\n"
         "  -h, --help               this help\n"
         "      --version            versions\n");
@@ -439,13 +440,22 @@ static void age_text(long long ms, char *out, size_t size) {
     else snprintf(out, size, "%lldd", s / 86400);
 }
 
-static int cmd_workers(mt_redis_t *r) {
+/* A listing as one JSON array, for scripts. */
+static int print_json(json_t *v) {
+    int rc = json_dumpf(v, stdout, JSON_COMPACT);
+    fputc('\n', stdout);
+    json_decref(v);
+    return rc == 0 && fflush(stdout) == 0 ? 0 : EXIT_ERROR;
+}
+
+static int cmd_workers(mt_redis_t *r, int as_json) {
     char err[512];
     json_t *list = mt_store_workers(r, err, sizeof err);
     if (!list) {
         fprintf(stderr, "mtctl: %s\n", err);
         return EXIT_ERROR;
     }
+    if (as_json) return print_json(list);
     if (json_array_size(list) == 0) {
         fprintf(stderr, "mtctl: no live workers\n");
         json_decref(list);
@@ -457,12 +467,14 @@ static int cmd_workers(mt_redis_t *r) {
     size_t i;
     json_t *w;
     json_array_foreach(list, i, w) {
-        char seen[16];
-        age_text(now - atoll(field_str(w, "seen_ms")), seen, sizeof seen);
-        printf("%-28s %-16s %7s %7s %6s %9s %7s %8s %5s %s\n", field_str(w, "id"),
-               field_str(w, "group"), field_str(w, "threads"), field_str(w, "running"),
-               field_str(w, "queued"), field_str(w, "tasks_done"), field_str(w, "tasks_failed"),
-               field_str(w, "rate"), seen, field_str(w, "partitions"));
+        char seen[16], rate[24];
+        age_text(now - field_int(w, "seen_ms"), seen, sizeof seen);
+        snprintf(rate, sizeof rate, "%.1f", json_number_value(json_object_get(w, "rate")));
+        printf("%-28s %-16s %7lld %7lld %6lld %9lld %7lld %8s %5s %s\n", field_str(w, "id"),
+               field_str(w, "group"), (long long)field_int(w, "threads"),
+               (long long)field_int(w, "running"), (long long)field_int(w, "queued"),
+               (long long)field_int(w, "tasks_done"), (long long)field_int(w, "tasks_failed"),
+               rate, seen, field_str(w, "partitions"));
     }
     json_decref(list);
     return fflush(stdout) == 0 ? 0 : EXIT_ERROR;
@@ -825,12 +837,25 @@ static int cmd_follow(mt_redis_t *r, const char *stream) {
     return 0;
 }
 
-static int cmd_jobs(mt_redis_t *r, long limit) {
+static int cmd_jobs(mt_redis_t *r, long limit, int as_json) {
     char err[512];
     json_t *ids = mt_store_jobs(r, (size_t)limit, err, sizeof err);
     if (!ids) {
         fprintf(stderr, "mtctl: %s\n", err);
         return EXIT_ERROR;
+    }
+    if (as_json) { /* each job's record, with its id */
+        json_t *list = json_array();
+        size_t i;
+        json_t *idv;
+        json_array_foreach(ids, i, idv) {
+            json_t *job = NULL;
+            if (mt_store_job(r, json_string_value(idv), &job, err, sizeof err) <= 0) continue;
+            json_object_set(job, "job", idv);
+            json_array_append_new(list, job);
+        }
+        json_decref(ids);
+        return print_json(list);
     }
     if (json_array_size(ids) == 0) {
         fprintf(stderr, "mtctl: no jobs\n");
@@ -881,7 +906,7 @@ int main(int argc, char **argv) {
     mt_config_t cfg;
     char err[512];
     double timeout = 0;
-    int progress = 0, raw = 0, tsv = 0, opt, rc;
+    int progress = 0, raw = 0, tsv = 0, format_given = 0, opt, rc;
 
     mt_log_init("mtctl");
     if (mt_config_init(&cfg, NULL, NULL, err, sizeof err) != 0) usage(err);
@@ -899,6 +924,7 @@ int main(int argc, char **argv) {
             if (strcmp(optarg, "json") && strcmp(optarg, "tsv"))
                 usage("--format is json or tsv");
             tsv = !strcmp(optarg, "tsv");
+            format_given = 1;
             break;
         case MT_OPT_HELP: usage(NULL);
         case MT_OPT_VERSION: mt_config_print_version(stdout, "mtctl"); return 0;
@@ -932,9 +958,11 @@ int main(int argc, char **argv) {
         long n = 20;
         if (optind + 1 < argc && mt_parse_long(argv[optind + 1], 1, 100000, &n))
             usage("jobs takes a count");
-        rc = cmd_jobs(r, n);
+        if (tsv) usage("jobs prints a table, or --format json");
+        rc = cmd_jobs(r, n, format_given);
     } else if (!strcmp(cmd, "workers")) {
-        rc = cmd_workers(r);
+        if (tsv) usage("workers prints a table, or --format json");
+        rc = cmd_workers(r, format_given);
     } else if (!strcmp(cmd, "cancel")) {
         rc = cmd_cancel(r, id);
     } else if (!strcmp(cmd, "status")) {
