@@ -61,7 +61,10 @@ static _Noreturn void usage(const char *reason) {
         "  -r, --redis ADDR         Redis (MT_REDIS; " MT_DEFAULT_REDIS ")\n"
         "  -b, --brokers LIST       Kafka, for dlq and retry (MT_BROKERS; " MT_DEFAULT_BROKERS ")\n"
         "      --dlq-topic T        (MT_DLQ_TOPIC; " MT_DEFAULT_DLQ_TOPIC ")\n"
-        "      --tasks-topic T, --priority-topic T   where retry submits\n"
+        "      --tasks-topic T, --priority-topic T   where retry submits tasks\n"
+        "      --results-topic T    where retry submits results the aggregator could\n"
+        "                           not merge (MT_RESULTS_TOPIC; " MT_DEFAULT_RESULTS_TOPIC ")\n"
+        "      --partitions N, --replication N   for topics retry creates\n"
         "      --plugin PATH        load an op from a plugin (MT_PLUGINS), to show its\n"
         "                           jobs' results\n"
         "  -X key=value             a librdkafka property (security settings)\n"
@@ -69,7 +72,7 @@ static _Noreturn void usage(const char *reason) {
         "      --progress           for wait: print progress on stderr\n"
         "      --format F           result: json (default) or tsv; jobs, workers:\n"
         "                           json instead of a table\n"
-        "  -q, --quiet              errors only\n"
+        "  -v, --verbose            more log output; -q, --quiet: errors only\n"
         "  -h, --help               this help\n"
         "      --version            versions\n");
     exit(reason ? EXIT_ERROR : 0);
@@ -442,7 +445,7 @@ static void age_text(long long ms, char *out, size_t size) {
 
 /* A listing as one JSON array, for scripts. */
 static int print_json(json_t *v) {
-    int rc = json_dumpf(v, stdout, JSON_COMPACT);
+    int rc = json_dumpf(v, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
     fputc('\n', stdout);
     json_decref(v);
     return rc == 0 && fflush(stdout) == 0 ? 0 : EXIT_ERROR;

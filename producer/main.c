@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,6 +270,14 @@ static int job_cancelled(producer_t *p) {
     return cancelled;
 }
 
+static int stopped_by_cancel(producer_t *p, char *err, size_t errsize) {
+    snprintf(p->produce_error, sizeof p->produce_error,
+             "job %s was cancelled; stopped after %llu task(s)", p->job,
+             (unsigned long long)p->produced);
+    snprintf(err, errsize, "%s", p->produce_error);
+    return -1;
+}
+
 /* Feeds one input to the splitter. Returns 0, or -1 with a message in err. */
 static int read_input(producer_t *p, mt_split_t *split, const char *path,
                       char *buf, char *err, size_t errsize) {
@@ -279,6 +288,18 @@ static int read_input(producer_t *p, mt_split_t *split, const char *path,
     }
     int rc = 0;
     while (!mt_stop_requested) {
+        /* A quiet pipe must not hide a cancel: wait for bytes a second at a
+         * time (a regular file is always ready). */
+        struct pollfd ready = {.fd = fd, .events = POLLIN};
+        int waited = poll(&ready, 1, 1000);
+        if (waited < 0 && errno == EINTR) continue;
+        if (waited == 0) {
+            if (job_cancelled(p)) {
+                rc = stopped_by_cancel(p, err, errsize);
+                break;
+            }
+            continue;
+        }
         ssize_t n = read(fd, buf, READ_SIZE);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
@@ -295,11 +316,7 @@ static int read_input(producer_t *p, mt_split_t *split, const char *path,
         mt_metric_add(p->m.bytes, (double)n);
         draw_progress(p, 0);
         if (job_cancelled(p)) {
-            snprintf(p->produce_error, sizeof p->produce_error,
-                     "job %s was cancelled; stopped after %llu task(s)", p->job,
-                     (unsigned long long)p->produced);
-            snprintf(err, errsize, "%s", p->produce_error);
-            rc = -1;
+            rc = stopped_by_cancel(p, err, errsize);
             break;
         }
     }
