@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "mt_config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -94,6 +95,8 @@ int mt_config_init(mt_config_t *cfg, const char *group_env,
         }
         p = colon ? colon + 1 : p + len;
     }
+    p = getenv("MT_KAFKA_CONFIG");
+    if (p && *p && mt_config_load_props(cfg, p, err, errsize) != 0) return -1;
     p = getenv("MT_METRICS_PORT");
     if (p && *p && set_str(&cfg->metrics_addr, p) != 0) goto oom;
     p = getenv("MT_LOG_FORMAT");
@@ -149,6 +152,59 @@ oom:
     return -1;
 }
 
+/* A properties file as kcat -F reads it: key=value per line, blank lines
+ * and lines starting with '#' skipped, spaces around key and value
+ * trimmed. Passwords belong in such a file (mode 0600, or a container
+ * secret), not on a command line that ps shows everyone. */
+int mt_config_load_props(mt_config_t *cfg, const char *path, char *err, size_t errsize) {
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errsize, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int lineno = 0, rc = 0;
+    while (rc == 0 && (len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        char *s = line, *end = line + len;
+        while (s < end && isspace((unsigned char)*s)) s++;
+        while (end > s && isspace((unsigned char)end[-1])) end--;
+        *end = '\0';
+        if (!*s || *s == '#') continue;
+        char *eq = strchr(s, '=');
+        if (!eq || eq == s) {
+            snprintf(err, errsize, "%s:%d: wants key=value", path, lineno);
+            rc = -1;
+            break;
+        }
+        char *key_end = eq, *value = eq + 1;
+        while (key_end > s && isspace((unsigned char)key_end[-1])) key_end--;
+        while (isspace((unsigned char)*value)) value++;
+        *key_end = '\0';
+        size_t klen = strlen(s), vlen = strlen(value);
+        char *kv = malloc(klen + vlen + 2);
+        if (!kv) {
+            snprintf(err, errsize, "out of memory");
+            rc = -1;
+            break;
+        }
+        memcpy(kv, s, klen);
+        kv[klen] = '=';
+        memcpy(kv + klen + 1, value, vlen + 1);
+        rc = mt_config_add_prop(cfg, kv, err, errsize);
+        free(kv);
+    }
+    if (rc == 0 && ferror(f)) {
+        snprintf(err, errsize, "%s: %s", path, strerror(errno));
+        rc = -1;
+    }
+    free(line);
+    fclose(f);
+    return rc;
+}
+
 void mt_config_print_version(FILE *out, const char *progname) {
     fprintf(out, "%s (microtask) %s\nlibrdkafka %s, hiredis %d.%d.%d, jansson %s\n",
             progname, MT_VERSION, rd_kafka_version_str(), HIREDIS_MAJOR,
@@ -186,6 +242,8 @@ int mt_config_option(mt_config_t *cfg, int opt, const char *arg, char *err,
     case MT_OPT_REPLICATION:
         return set_int(&cfg->replication, arg, -1, 1000, "--replication", err,
                        errsize) ? -1 : 1;
+    case MT_OPT_PROPS_FILE:
+        return mt_config_load_props(cfg, arg, err, errsize) ? -1 : 1;
     case MT_OPT_PROP:
         if (strcmp(arg, "list") == 0) {
             rd_kafka_conf_properties_show(stdout);

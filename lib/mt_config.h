@@ -42,6 +42,7 @@ enum {
     MT_OPT_BROKERS = 'b',
     MT_OPT_REDIS = 'r',
     MT_OPT_PROP = 'X',
+    MT_OPT_PROPS_FILE = 'F',
     MT_OPT_GROUP = 'g',
     MT_OPT_VERBOSE = 'v',
     MT_OPT_QUIET = 'q',
@@ -67,13 +68,14 @@ enum {
     {"dlq-topic", required_argument, NULL, MT_OPT_DLQ_TOPIC},                  \
     {"priority-topic", required_argument, NULL, MT_OPT_PRIORITY_TOPIC},        \
     {"plugin", required_argument, NULL, MT_OPT_PLUGIN},                        \
+    {"kafka-config", required_argument, NULL, MT_OPT_PROPS_FILE},              \
     {"partitions", required_argument, NULL, MT_OPT_PARTITIONS},                \
     {"replication", required_argument, NULL, MT_OPT_REPLICATION},              \
     {"verbose", no_argument, NULL, MT_OPT_VERBOSE},                            \
     {"quiet", no_argument, NULL, MT_OPT_QUIET},                                \
     {"help", no_argument, NULL, MT_OPT_HELP},                                  \
     {"version", no_argument, NULL, MT_OPT_VERSION}
-#define MT_CONFIG_SHORTOPTS "b:r:X:vqh"
+#define MT_CONFIG_SHORTOPTS "b:r:X:F:vqh"
 
 /* Options of the long-running programs (producer, consumer, aggregator). */
 #define MT_SERVICE_LONGOPTS                                                    \
@@ -91,6 +93,8 @@ enum {
     "  -r, --redis ADDR        Redis: host:port[/db] or redis://[:password@]host:port[/db]\n" \
     "                          (MT_REDIS; " MT_DEFAULT_REDIS ")\n"           \
     "  -X key=value            set a librdkafka property; -X list shows them all\n" \
+    "  -F, --kafka-config FILE librdkafka properties from a file, key=value per\n" \
+    "                          line, # comments (as kcat -F; MT_KAFKA_CONFIG)\n" \
     "      --tasks-topic T     tasks topic (MT_TASKS_TOPIC; " MT_DEFAULT_TASKS_TOPIC ")\n" \
     "      --results-topic T   results topic (MT_RESULTS_TOPIC; " MT_DEFAULT_RESULTS_TOPIC ")\n" \
     "      --dlq-topic T       dead-letter topic (MT_DLQ_TOPIC; " MT_DEFAULT_DLQ_TOPIC ")\n" \
@@ -130,6 +134,11 @@ int mt_config_load_plugins(const mt_config_t *cfg, char *err, size_t errsize);
 /* Adds a librdkafka property given as "key=value". Returns 0 or -1. */
 int mt_config_add_prop(mt_config_t *cfg, const char *kv, char *err,
                        size_t errsize);
+
+/* Adds the properties of a kcat-style file (key=value lines, '#'
+ * comments): -F and MT_KAFKA_CONFIG. Returns 0, or -1 with the file and
+ * line in err. */
+int mt_config_load_props(mt_config_t *cfg, const char *path, char *err, size_t errsize);
 
 /* Prints the versions of microtask and its libraries. */
 void mt_config_print_version(FILE *out, const char *progname);

@@ -68,6 +68,7 @@ static _Noreturn void usage(const char *reason) {
         "      --plugin PATH        load an op from a plugin (MT_PLUGINS), to show its\n"
         "                           jobs' results\n"
         "  -X key=value             a librdkafka property (security settings)\n"
+        "  -F, --kafka-config FILE  librdkafka properties from a file (MT_KAFKA_CONFIG)\n"
         "      --timeout SEC        for wait (default: no limit)\n"
         "      --progress           for wait: print progress on stderr\n"
         "      --format F           result: json (default) or tsv; jobs, workers:\n"
@@ -903,7 +904,7 @@ int main(int argc, char **argv) {
         {"timeout", required_argument, NULL, 'T'},
         {"progress", no_argument, NULL, 'P'},
         {"raw", no_argument, NULL, 'W'},
-        {"format", required_argument, NULL, 'F'},
+        {"format", required_argument, NULL, 'O'},
         {NULL, 0, NULL, 0},
     };
     mt_config_t cfg;
@@ -923,7 +924,7 @@ int main(int argc, char **argv) {
         }
         case 'P': progress = 1; break;
         case 'W': raw = 1; break;
-        case 'F':
+        case 'O':
             if (strcmp(optarg, "json") && strcmp(optarg, "tsv"))
                 usage("--format is json or tsv");
             tsv = !strcmp(optarg, "tsv");

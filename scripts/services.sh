@@ -15,6 +15,9 @@ usage: scripts/services.sh COMMAND
                         start or stop one service (used by tests to restart it mid-job)
   topics ARGS...        run Kafka's kafka-topics tool against the local broker,
                         e.g. topics --create --topic t --partitions 3
+The broker also listens with SASL/PLAIN (user "microtask", password
+"microtask-secret") on the port two after MT_KAFKA_PORT, to try -X security
+settings against.
 environment: MT_KAFKA_PORT (9092; the controller uses the port after it), MT_REDIS_PORT (6379)
 USAGE
 }
@@ -23,6 +26,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUN=$ROOT/.run
 KAFKA_PORT=${MT_KAFKA_PORT:-9092}
 CONTROLLER_PORT=$((KAFKA_PORT + 1))
+SASL_PORT=$((KAFKA_PORT + 2))
 REDIS_PORT=${MT_REDIS_PORT:-6379}
 LIBS=$RUN/kafka-libs
 KAFKA_DATA=$RUN/kafka-data
@@ -92,11 +96,13 @@ kafka_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_microtask="microtask-secret";
 log.dirs=$KAFKA_DATA
 num.partitions=1
 auto.create.topics.enable=false

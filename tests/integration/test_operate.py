@@ -385,3 +385,42 @@ def test_help_lists_every_option(prog, source):
     bad = subprocess.run([os.path.join(BIN, prog), "--no-such-option"], capture_output=True,
                          timeout=10)
     assert bad.returncode == 1 and b"--help" in bad.stderr
+
+
+SASL_BROKERS = os.environ.get("MT_TEST_SASL_BROKERS", "127.0.0.1:9094")
+
+
+def test_kafka_over_sasl_with_a_properties_file(tmp_path):
+    """scripts/services.sh gives the broker a SASL/PLAIN listener: the whole
+    pipeline runs over it, settings from a kcat-style file (-F and
+    MT_KAFKA_CONFIG), and a wrong password is a clear error."""
+    props = tmp_path / "kafka.properties"
+    props.write_text("# SASL/PLAIN, as services.sh sets up\n"
+                     "security.protocol = SASL_PLAINTEXT\n"
+                     "sasl.mechanisms=PLAIN\n\n"
+                     "sasl.username=microtask\n"
+                     "sasl.password=microtask-secret\n")
+    c = Cluster(tmp_path)
+    c.env["MT_BROKERS"] = SASL_BROKERS
+    try:
+        c.consumer("-F", str(props))
+        c.env["MT_KAFKA_CONFIG"] = str(props)
+        c.aggregator()
+        c.wait_ready()
+        path, data = lines_file(tmp_path, 40)
+        job = submit_sleep(c, path, 1)
+        check_exact(c, job, data)
+    finally:
+        c.close()
+    bad = tmp_path / "bad.properties"
+    bad.write_text(props.read_text().replace("microtask-secret", "not-it"))
+    r = subprocess.run([os.path.join(BIN, "mt-producer"), "-F", str(bad), "--op", "sleep",
+                        "-"], env=c.env, input=b"x\n", capture_output=True, timeout=120)
+    assert r.returncode == 1
+    assert b"SASL authentication error" in r.stderr, r.stderr[-2000:]
+    assert b"not-it" not in r.stderr
+    (tmp_path / "broken.properties").write_text("security.protocol\n")
+    r = subprocess.run([os.path.join(BIN, "mt-consumer"), "-F",
+                        str(tmp_path / "broken.properties")], env=c.env,
+                       capture_output=True, timeout=10)
+    assert r.returncode == 1 and b"broken.properties:1: wants key=value" in r.stderr

@@ -16,7 +16,7 @@
 static const char *const env_names[] = {
     "MT_BROKERS",       "MT_REDIS",      "MT_TASKS_TOPIC",
     "MT_RESULTS_TOPIC", "MT_DLQ_TOPIC",  "MT_PARTITIONS",
-    "MT_REPLICATION",   "MT_UNIT_GROUP",
+    "MT_REPLICATION",   "MT_UNIT_GROUP", "MT_KAFKA_CONFIG",
 };
 
 static void clear_env(void) {
@@ -259,6 +259,50 @@ static void test_props(void) {
     CU_ASSERT_PTR_NULL(cfg.props);
 }
 
+/* -F FILE and MT_KAFKA_CONFIG: kcat's properties file format. */
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_props_file(void) {
+    mt_config_t cfg;
+    char err[256], path[] = "/tmp/mt-props-XXXXXX";
+    int fd = mkstemp(path);
+    CU_ASSERT_FATAL(fd >= 0);
+    close(fd);
+    write_file(path, "# a comment\n\n  security.protocol = SASL_SSL \r\n"
+                     "sasl.password=p=w # kept\n\t# indented comment\nlinger.ms=7");
+    clear_env();
+    setenv("MT_KAFKA_CONFIG", path, 1);
+    CU_ASSERT_EQUAL_FATAL(mt_config_init(&cfg, NULL, NULL, err, sizeof err), 0);
+    const char *want[] = {"security.protocol=SASL_SSL", "sasl.password=p=w # kept",
+                          "linger.ms=7", "linger.ms=9", "security.protocol=SASL_SSL"};
+    CU_ASSERT_EQUAL(mt_config_option(&cfg, MT_OPT_PROP, "linger.ms=9", err, sizeof err), 1);
+    write_file(path, "security.protocol=SASL_SSL\n");
+    CU_ASSERT_EQUAL(mt_config_option(&cfg, MT_OPT_PROPS_FILE, path, err, sizeof err), 1);
+    CU_ASSERT_EQUAL_FATAL(cfg.nprops, 5);
+    for (size_t k = 0; k < 5; k++)
+        CHECKF(str_eq(cfg.props[k], want[k]), "props[%zu] = \"%s\", want \"%s\"", k,
+               cfg.props[k], want[k]);
+    /* a line without '=' names the file and line; the lines before it stay */
+    write_file(path, "a=1\n\nbroken line\nb=2\n");
+    CU_ASSERT_EQUAL(mt_config_option(&cfg, MT_OPT_PROPS_FILE, path, err, sizeof err), -1);
+    char where[64];
+    snprintf(where, sizeof where, "%s:3:", path);
+    CHECKF(strstr(err, where) != NULL, "error \"%s\" does not say %s", err, where);
+    CU_ASSERT_EQUAL(cfg.nprops, 6);
+    mt_config_free(&cfg);
+    unlink(path);
+    /* a missing file, given in the environment, stops the program */
+    CU_ASSERT_EQUAL(mt_config_init(&cfg, NULL, NULL, err, sizeof err), -1);
+    CHECKF(strstr(err, path) && strstr(err, "No such file"), "error \"%s\"", err);
+    mt_config_free(&cfg);
+    clear_env();
+}
+
 /* -X list prints librdkafka's property table to stdout and asks the program
  * to exit 0. stdout goes to /dev/null meanwhile. */
 static void test_prop_list(void) {
@@ -462,6 +506,7 @@ int register_config_suite(void) {
         {"verbose and quiet", test_verbose_quiet},
         {"-X key=value", test_props},
         {"-X list", test_prop_list},
+        {"-F properties file", test_props_file},
         {"free then init again", test_config_free_reinit},
         {"mt_parse_long bounds", test_parse_long},
         {"Redis addresses", test_redis_addresses},
