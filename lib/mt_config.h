@@ -90,7 +90,8 @@ enum {
 /* Help text for the shared options, for each program's usage(). */
 #define MT_CONFIG_HELP                                                         \
     "  -b, --brokers LIST      Kafka bootstrap servers (MT_BROKERS; " MT_DEFAULT_BROKERS ")\n" \
-    "  -r, --redis ADDR        Redis: host:port[/db] or redis://[:password@]host:port[/db]\n" \
+    "  -r, --redis ADDR        Redis: host:port[/db], or\n"                  \
+    "                          redis://[[user]:password@]host[:port][/db]\n" \
     "                          (MT_REDIS; " MT_DEFAULT_REDIS ")\n"           \
     "  -X key=value            set a librdkafka property; -X list shows them all\n" \
     "  -F, --kafka-config FILE librdkafka properties from a file, key=value per\n" \

@@ -15,6 +15,7 @@ struct mt_redis {
     char host[256];
     int port;
     int db;
+    char user[128];     /* a Redis 6 ACL user, or empty: the default user */
     char password[256];
     char shown[300];
     int timeout_ms;
@@ -36,7 +37,13 @@ static int parse_addr(mt_redis_t *r, const char *addr, char *err,
         const char *at = strrchr(p, '@');
         if (at) {
             const char *colon = memchr(p, ':', (size_t)(at - p));
-            const char *pw = colon ? colon + 1 : p; /* user part is ignored */
+            const char *pw = colon ? colon + 1 : p; /* redis://PASSWORD@ too */
+            if (colon) {
+                size_t u = (size_t)(colon - p);
+                if (u >= sizeof r->user) goto bad;
+                memcpy(r->user, p, u);
+                r->user[u] = '\0';
+            }
             size_t n = (size_t)(at - pw);
             if (n >= sizeof r->password) goto bad;
             memcpy(r->password, pw, n);
@@ -77,13 +84,16 @@ static int parse_addr(mt_redis_t *r, const char *addr, char *err,
         r->db = end[1] ? (int)v : 0;
     }
     int v6 = strchr(r->host, ':') != NULL;
+    char who[sizeof r->user + 32] = "";
+    if (r->user[0]) snprintf(who, sizeof who, " (user %s, with password)", r->user);
+    else if (r->password[0]) snprintf(who, sizeof who, " (with password)");
     snprintf(r->shown, sizeof r->shown, "%s%s%s:%d/%d%s", v6 ? "[" : "", r->host,
-             v6 ? "]" : "", r->port, r->db, r->password[0] ? " (with password)" : "");
+             v6 ? "]" : "", r->port, r->db, who);
     return 0;
 bad:
     snprintf(err, errsize,
              "bad Redis address \"%s\": want host:port[/db] or "
-             "redis://[:password@]host[:port][/db]",
+             "redis://[[user]:password@]host[:port][/db]",
              addr);
     return -1;
 }
@@ -146,7 +156,9 @@ static int connect_now(mt_redis_t *r, char *err, size_t errsize) {
     redisEnableKeepAlive(r->c);
     redisReply *rep;
     if (r->password[0]) {
-        rep = check(r, redisCommand(r->c, "AUTH %s", r->password), err, errsize);
+        rep = check(r, r->user[0] ? redisCommand(r->c, "AUTH %s %s", r->user, r->password)
+                                  : redisCommand(r->c, "AUTH %s", r->password),
+                    err, errsize);
         if (!rep) goto fail;
         freeReplyObject(rep);
     }

@@ -13,7 +13,7 @@
 
 typedef struct mt_redis mt_redis_t;
 
-/* Parses addr ("host:port[/db]" or "redis://[:password@]host[:port][/db]")
+/* Parses addr ("host:port[/db]" or "redis://[[user]:password@]host[:port][/db]")
  * and returns a handle; no connection is made yet. timeout_ms bounds the
  * connect and every command. Returns NULL with a message in err on a
  * malformed address. */

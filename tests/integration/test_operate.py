@@ -301,6 +301,11 @@ def redis_with_password(tmp_path):
     assert wait_until(lambda: subprocess.run(
         ["redis-cli", "-p", str(port), "--no-auth-warning", "-a", "s3cret:pw", "ping"],
         capture_output=True).stdout.strip() == b"PONG", 20)
+    # a Redis 6 ACL user as well
+    r = subprocess.run(["redis-cli", "-p", str(port), "--no-auth-warning", "-a", "s3cret:pw",
+                        "ACL", "SETUSER", "mtuser", "on", ">user-pw", "~*", "&*", "+@all"],
+                       capture_output=True)
+    assert r.stdout.strip() == b"OK", r
     yield port
     p.terminate()
     p.wait(10)
@@ -324,7 +329,12 @@ def test_redis_password_in_the_url(tmp_path, redis_with_password):
         assert r.stdout.strip() == b"done"
     finally:
         c.close()
-    for url in (f"redis://:wrong@127.0.0.1:{port}", f"127.0.0.1:{port}"):
+    ok = subprocess.run([os.path.join(BIN, "mtctl"), "-r",
+                         f"redis://mtuser:user-pw@127.0.0.1:{port}/2", "status", job],
+                        capture_output=True, timeout=30)
+    assert ok.returncode == 0 and b"done" in ok.stdout, ok.stderr
+    for url in (f"redis://:wrong@127.0.0.1:{port}", f"127.0.0.1:{port}",
+                f"redis://mtuser:wrong@127.0.0.1:{port}"):
         r = subprocess.run([os.path.join(BIN, "mtctl"), "-r", url, "jobs"],
                            capture_output=True, timeout=30)
         assert r.returncode != 0

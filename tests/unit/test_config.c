@@ -408,7 +408,7 @@ static void test_redis_addresses(void) {
         {"redis://h/4", "h:6379/4"},
         {"redis://h:7000/2", "h:7000/2"},
         {"redis://:s3cret@h:6379/3", "h:6379/3 (with password)"},
-        {"redis://user:s3cret@h:6390", "h:6390/0 (with password)"},
+        {"redis://user:s3cret@h:6390", "h:6390/0 (user user, with password)"},
         {"redis://:p@ss@h:1/1", "h:1/1 (with password)"},
     };
     char err[512];
