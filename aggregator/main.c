@@ -51,7 +51,7 @@ typedef struct aggregator {
     unsigned long long merged, duplicates, completed, stale, dead_letters;
     struct { /* the counters above, as metrics, and what batches take */
         mt_metric_t *merged, *duplicates, *completed, *stale, *dead_letters,
-            *redis_errors, *batch_seconds, *latency;
+            *redis_errors, *batch_seconds, *latency, *task_latency;
         unsigned long long merged_seen, duplicates_seen, completed_seen, stale_seen,
             dead_letters_seen;
     } m;
@@ -467,6 +467,8 @@ static void register_metrics(aggregator_t *a) {
                                              "time to merge one polled batch into Redis");
     a->m.latency = mt_metric_histogram("mt_result_latency_seconds",
                                        "from a result's production to its merge in Redis");
+    a->m.task_latency = mt_metric_histogram(
+        "mt_task_latency_seconds", "from a task's submission to its result's merge in Redis");
 }
 
 /* Adds what the batch changed to the metrics. */
@@ -487,6 +489,9 @@ static void count_batch(aggregator_t *a, double seconds) {
         int64_t ts = rd_kafka_message_timestamp(a->msgs[k], &type);
         if (ts > 0 && type == RD_KAFKA_TIMESTAMP_CREATE_TIME && now >= ts)
             mt_metric_observe(a->m.latency, (double)(now - ts) / 1000);
+        int64_t submitted = a->tasks[k].submitted_ms;
+        if (submitted > 0 && now >= submitted && a->tasks[k].type != MT_MSG_TASK)
+            mt_metric_observe(a->m.task_latency, (double)(now - submitted) / 1000);
     }
 }
 

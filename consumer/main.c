@@ -27,7 +27,7 @@ static _Noreturn void usage(const char *reason) {
         "commits and leaves the group.\n\n"
         "  -g, --group NAME        consumer group (MT_GROUP; mt-workers)\n"
         "  -t, --threads N         tasks run at once (MT_THREADS; number of CPUs)\n"
-        "      --prefetch N        tasks queued before fetching pauses (1000)\n"
+        "      --prefetch N        tasks queued before fetching pauses (10000)\n"
         "      --revoke-wait MS    on rebalance, wait this long for running tasks (5000)\n"
         "      --stop-wait MS      on shutdown, wait this long for running tasks (10000)\n"
         "      --retries N         run a failed task again up to N times (2), then\n"
@@ -73,7 +73,7 @@ int main(int argc, char **argv) {
     if (mt_config_init(&cfg, "MT_GROUP", "mt-workers", err, sizeof err)) usage(err);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     opts.threads = cpus > 0 && cpus < 64 ? (int)cpus : 2;
-    opts.prefetch = 1000;
+    opts.prefetch = 10000;
     opts.max_bytes = 64u << 20;
     opts.revoke_wait_ms = 5000;
     opts.stop_wait_ms = 10000;

@@ -335,6 +335,9 @@ static int produce_dead_letter(worker_t *w, item_t *it, int first) {
 static void produce_outputs(worker_t *w, item_t *it) {
     mt_task_t out = it->task;
     int rc = 0, first = it->attempts++ == 0;
+    rd_kafka_timestamp_type_t ts_type;
+    int64_t ts = rd_kafka_message_timestamp(it->msg, &ts_type);
+    out.submitted_ms = ts_type == RD_KAFKA_TIMESTAMP_CREATE_TIME && ts > 0 ? ts : 0;
     if (it->cancelled) { /* nobody waits for it: no result, no dead letter */
         mt_metric_add(w->m.cancelled, 1);
         it->done = 1;

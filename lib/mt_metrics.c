@@ -27,8 +27,11 @@
 
 enum kind { COUNTER, GAUGE, HISTOGRAM };
 
-static const double bucket_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                       0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+/* Fine below 100 ms, where task latencies live, so that quantiles read
+ * from the buckets say something about a 20 ms target. */
+static const double bucket_bounds[] = {0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01,
+                                       0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5,
+                                       1, 2.5, 5, 10};
 #define NBUCKETS (sizeof bucket_bounds / sizeof bucket_bounds[0])
 
 struct mt_metric {

@@ -103,6 +103,8 @@ rd_kafka_headers_t *mt_task_headers(const mt_task_t *t) {
         bad |= add_int(h, "mt-line", (int64_t)t->first_line);
         if (t->deadline_ms > 0) bad |= add_int(h, "mt-deadline", t->deadline_ms);
     }
+    if ((t->type == MT_MSG_RESULT || t->type == MT_MSG_FAILED) && t->submitted_ms > 0)
+        bad |= add_int(h, "mt-submitted", t->submitted_ms);
     if (t->args)
         bad |= rd_kafka_header_add(h, "mt-args", -1, t->args,
                                    (ssize_t)t->args_len) != 0;
@@ -229,6 +231,12 @@ int mt_task_decode(const rd_kafka_headers_t *hdrs, mt_task_t *t, char *err,
         if (get(hdrs, "mt-deadline", &d, &dlen) &&
             get_int(hdrs, "mt-deadline", 1, INT64_MAX, &t->deadline_ms, err, errsize))
             return -1;
+    }
+    if (t->type != MT_MSG_TASK) {
+        /* optional, and only for latency: a bad value is ignored, not fatal */
+        char e[8];
+        if (get_int(hdrs, "mt-submitted", 1, INT64_MAX, &t->submitted_ms, e, sizeof e) != 0)
+            t->submitted_ms = 0;
     }
     if (!get(hdrs, "mt-args", &t->args, &t->args_len)) t->args = NULL;
     if (!get(hdrs, "mt-error", &t->error, &t->error_len)) t->error = NULL;

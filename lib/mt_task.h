@@ -46,6 +46,10 @@ typedef struct mt_task {
     size_t args_len;
     const char *error;            /* MT_MSG_FAILED: the reason, or NULL */
     size_t error_len;
+    int64_t submitted_ms;         /* MT_MSG_RESULT, MT_MSG_FAILED: when the
+                                   * task was produced (its Kafka timestamp,
+                                   * ms since the epoch), for latency; 0:
+                                   * not known */
 } mt_task_t;
 
 /* ---- job ids ---- */

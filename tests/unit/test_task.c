@@ -214,6 +214,9 @@ static void round_trip(const mt_task_t *t, const char *label) {
                    (!d.error || (d.error_len == t->error_len &&
                                  memcmp(d.error, t->error, t->error_len) == 0)),
                "%s: error", label);
+        int carries = t->type == MT_MSG_RESULT || t->type == MT_MSG_FAILED;
+        CHECKF(d.submitted_ms == (carries ? t->submitted_ms : 0), "%s: submitted_ms %lld",
+               label, (long long)d.submitted_ms);
     }
     rd_kafka_headers_destroy(h);
 }
@@ -262,6 +265,7 @@ static void test_round_trip_every_type(void) {
         t.args_len = cases[k].args_len;
         t.error = cases[k].error;
         t.error_len = cases[k].error_len;
+        t.submitted_ms = k % 2 ? 1796364956114LL + (int64_t)k : 0;
         char label[64];
         snprintf(label, sizeof label, "round trip %zu (%s)", k,
                  mt_msg_type_name(cases[k].type));
@@ -277,6 +281,24 @@ static void test_round_trip_every_type(void) {
     t.seq = 1;
     t.first_line = 1;
     round_trip(&t, "longest job id and op name");
+
+    /* mt-submitted is only for latency: a bad one is ignored, never fatal */
+    static const char *const bad_ts[] = {"", "-5", "0", "12x", "99999999999999999999"};
+    for (size_t k = 0; k < sizeof bad_ts / sizeof bad_ts[0]; k++) {
+        mt_task_init(&t, MT_MSG_RESULT);
+        strcpy(t.job, "j");
+        strcpy(t.run, "7e57");
+        strcpy(t.op, "stats");
+        t.seq = 2;
+        rd_kafka_headers_t *h = mt_task_headers(&t);
+        rd_kafka_header_add(h, "mt-submitted", -1, bad_ts[k], -1);
+        mt_task_t d;
+        char err[128];
+        int rc = mt_task_decode(h, &d, err, sizeof err);
+        CHECKF(rc == 0 && d.submitted_ms == 0, "mt-submitted \"%s\": rc %d (%s), %lld",
+               bad_ts[k], rc, rc ? err : "", (long long)d.submitted_ms);
+        rd_kafka_headers_destroy(h);
+    }
 }
 
 /* ---- decoding hand-built headers ---- */
