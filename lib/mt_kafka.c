@@ -97,7 +97,11 @@ rd_kafka_t *mt_kafka_producer_new(const mt_config_t *cfg, int idempotent,
         "client.id", "microtask",
         "enable.idempotence", idempotent ? "true" : "false",
         "acks", "all",
-        "linger.ms", "5",
+        /* A task crosses two producers (tasks, then results): 1 ms each
+         * keeps the end-to-end p99 under 20 ms at 1,000 tasks/s, and at
+         * high rates batches fill before the linger ends anyway (measured:
+         * no loss of tasks/s against 5 ms). */
+        "linger.ms", "1",
         "compression.codec", "lz4",
         /* A delivery gives up after 2 minutes, so a worker waiting for its
          * results stays well inside max.poll.interval.ms (5 minutes). */
