@@ -33,7 +33,7 @@ UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 LIBMT    := $(BUILD)/libmt.a
 
 .PHONY: all plugins deps up down demo test unit integration asan valgrind fuzz \
-        check-compose install uninstall clean
+        check-compose bench bench-smoke install uninstall clean
 all: $(PROGS) $(PLUGINS)
 plugins: $(PLUGINS)
 
@@ -128,6 +128,25 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/services.sh up
 	@scripts/demo.sh
+
+# ---- benchmarks: microtask against PySpark, Celery and Kafka alone ----
+# make bench writes docs/BENCHMARKS.md and docs/benchmarks.png (a long run);
+# make bench-smoke is the same on small inputs, checking results, for CI.
+BENCH_VENV := .run/bench-venv
+$(BUILD)/bench/wc_single: $(BUILD)/tests/bench/wc_single.o $(LIBMT)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+$(BENCH_VENV)/ok: tests/bench/requirements.txt
+	@scripts/deps.sh
+	python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r $<
+	@touch $@
+bench: deps all $(BUILD)/bench/wc_single $(BENCH_VENV)/ok
+	@scripts/services.sh up
+	$(BENCH_VENV)/bin/python tests/bench/bench.py
+bench-smoke: deps all $(BUILD)/bench/wc_single $(BENCH_VENV)/ok
+	@scripts/services.sh up
+	$(BENCH_VENV)/bin/python tests/bench/bench.py --smoke --out build/bench-smoke
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/microtask/plugins \

@@ -60,7 +60,8 @@ typedef struct aggregator {
 static _Noreturn void usage(const char *reason) {
     FILE *out = reason ? stderr : stdout;
     if (reason) { /* the error alone: the full text is one --help away */
-        fprintf(stderr, "mt-aggregator: %s\nTry 'mt-aggregator --help' for more information.\n", reason);
+        if (*reason) fprintf(stderr, "mt-aggregator: %s\n", reason); /* "": getopt said it */
+        fprintf(stderr, "Try 'mt-aggregator --help' for more information.\n");
         exit(1);
     }
     fprintf(out,
@@ -540,7 +541,7 @@ int main(int argc, char **argv) {
         case MT_OPT_VERSION:
             mt_config_print_version(stdout, "mt-aggregator");
             return 0;
-        case '?': usage("unknown option");
+        case '?': usage("");
         default:
             rc = mt_config_option(&a.cfg, opt, optarg, err, sizeof err);
             if (rc == 2) return 0;

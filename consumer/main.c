@@ -17,7 +17,8 @@
 static _Noreturn void usage(const char *reason) {
     FILE *out = reason ? stderr : stdout;
     if (reason) { /* the error alone: the full text is one --help away */
-        fprintf(stderr, "mt-consumer: %s\nTry 'mt-consumer --help' for more information.\n", reason);
+        if (*reason) fprintf(stderr, "mt-consumer: %s\n", reason); /* "": getopt said it */
+        fprintf(stderr, "Try 'mt-consumer --help' for more information.\n");
         exit(1);
     }
     fprintf(out,
@@ -94,7 +95,7 @@ int main(int argc, char **argv) {
         case 'B': opts.retry_backoff_ms = number(optarg, 0, 600000, "--retry-backoff"); break;
         case MT_OPT_HELP: usage(NULL);
         case MT_OPT_VERSION: mt_config_print_version(stdout, "mt-consumer"); return 0;
-        case '?': usage("unknown option");
+        case '?': usage("");
         default:
             rc = mt_config_option(&cfg, opt, optarg, err, sizeof err);
             if (rc == 2) return 0;

@@ -159,7 +159,7 @@ oom:
 int mt_config_load_props(mt_config_t *cfg, const char *path, char *err, size_t errsize) {
     FILE *f = fopen(path, "r");
     if (!f) {
-        snprintf(err, errsize, "%s: %s", path, strerror(errno));
+        snprintf(err, errsize, "Kafka properties file %s: %s", path, strerror(errno));
         return -1;
     }
     char *line = NULL;

@@ -28,7 +28,8 @@ enum { EXIT_DONE = 0, EXIT_ERROR = 1, EXIT_TIMEOUT = 2, EXIT_FAILED = 3 };
 static _Noreturn void usage(const char *reason) {
     FILE *out = reason ? stderr : stdout;
     if (reason) { /* the error alone: the full text is one --help away */
-        fprintf(stderr, "mtctl: %s\nTry 'mtctl --help' for more information.\n", reason);
+        if (*reason) fprintf(stderr, "mtctl: %s\n", reason); /* "": getopt said it */
+        fprintf(stderr, "Try 'mtctl --help' for more information.\n");
         exit(EXIT_ERROR);
     }
     fprintf(out,
@@ -100,6 +101,11 @@ static json_t *load_job(mt_redis_t *r, const char *id) {
     return rc > 0 ? job : NULL;
 }
 
+static int is_final(const char *state) {
+    return !strcmp(state, "done") || !strcmp(state, "done_with_errors") ||
+           !strcmp(state, "failed") || !strcmp(state, "cancelled");
+}
+
 static int cmd_status(mt_redis_t *r, const char *id) {
     json_t *job = load_job(r, id);
     if (!job) return EXIT_ERROR;
@@ -112,8 +118,8 @@ static int cmd_status(mt_redis_t *r, const char *id) {
         printf("tasks:    %lld/%lld done, %lld failed\n", (long long)done,
                (long long)total, (long long)failed);
     else
-        printf("tasks:    %lld done, %lld failed (total not known yet)\n",
-               (long long)done, (long long)failed);
+        printf("tasks:    %lld done, %lld failed (%s)\n", (long long)done, (long long)failed,
+               is_final(state) ? "the submission did not finish" : "total not known yet");
     json_int_t created = field_int(job, "created_ms"),
                finished = field_int(job, "finished_ms");
     if (created && finished)
@@ -124,10 +130,6 @@ static int cmd_status(mt_redis_t *r, const char *id) {
     return 0;
 }
 
-static int is_final(const char *state) {
-    return !strcmp(state, "done") || !strcmp(state, "done_with_errors") ||
-           !strcmp(state, "failed") || !strcmp(state, "cancelled");
-}
 
 /* How wait shows progress: not at all, a line a second on stderr
  * (--progress), or watch's display on stdout. */
@@ -216,11 +218,17 @@ static int cmd_wait(mt_redis_t *r, const char *id, double timeout, enum show sho
         if (rc > 0) {
             const char *state = field_str(job, "state");
             double now = now_s();
+            long long n = field_int(job, "done") + field_int(job, "failed");
             if (now - last_sample >= 1.0) { /* rate from one sample a second */
-                last_rate = rate_update(&rate, now,
-                                        field_int(job, "done") + field_int(job, "failed"));
+                last_rate = rate_update(&rate, now, n);
                 last_sample = now;
             }
+            /* Before two samples, and once it has ended: the job's own average
+             * since it was created, so a short job does not show 0 tasks/s. */
+            long long created = field_int(job, "created_ms"), end = field_int(job, "finished_ms");
+            if (!is_final(state) || !end) end = mt_wall_ms();
+            if ((rate.count < 2 || is_final(state)) && created && end > created)
+                last_rate = (double)n * 1000.0 / (double)(end - created);
             if (show != SHOW_NONE && (now - last_print >= every || is_final(state))) {
                 show_progress(out, bar, id, job, now - start, last_rate);
                 last_print = now;
@@ -300,7 +308,7 @@ static json_t *build_result(mt_redis_t *r, const char *id, int quiet) {
         json_object_set(out, "window_start_ms", json_object_get(job, "window_start_ms"));
         json_object_set(out, "window_end_ms", json_object_get(job, "window_end_ms"));
     }
-    static const char *const copied[] = {"total", "done", "failed", NULL};
+    static const char *const copied[] = {"total", "done", "failed", "error", "note", NULL};
     for (size_t k = 0; copied[k]; k++)
         if (json_object_get(job, copied[k]))
             json_object_set(out, copied[k], json_object_get(job, copied[k]));
@@ -932,7 +940,7 @@ int main(int argc, char **argv) {
             break;
         case MT_OPT_HELP: usage(NULL);
         case MT_OPT_VERSION: mt_config_print_version(stdout, "mtctl"); return 0;
-        case '?': usage("unknown option");
+        case '?': usage("");
         default:
             rc = mt_config_option(&cfg, opt, optarg, err, sizeof err);
             if (rc == 2) return 0;
@@ -944,6 +952,22 @@ int main(int argc, char **argv) {
     if (mt_config_load_plugins(&cfg, err, sizeof err) != 0)
         fprintf(stderr, "mtctl: warning: %s\n", err);
     const char *cmd = argv[optind];
+    static const char *const commands[] = {
+        "jobs", "status", "wait", "watch", "result", "cancel", "workers", "top",
+        "delete", "dlq", "windows", "follow", "retry", NULL};
+    size_t known = 0;
+    while (commands[known] && strcmp(commands[known], cmd) != 0) known++;
+    if (!commands[known]) {
+        snprintf(err, sizeof err, "unknown command \"%s\"", cmd);
+        usage(err);
+    }
+    /* COMMAND [JOB] (top and windows: and a count): a word more is a mistake */
+    int most = !strcmp(cmd, "top") || !strcmp(cmd, "windows") ? 2 : 1;
+    if (optind + 1 + most < argc) {
+        snprintf(err, sizeof err, "%s takes at most %d argument(s); \"%s\" is one too many",
+                 cmd, most, argv[optind + 1 + most]);
+        usage(err);
+    }
     const char *id = optind + 1 < argc ? argv[optind + 1] : NULL;
     int is_stream_cmd = !strcmp(cmd, "windows") || !strcmp(cmd, "follow");
     int needs_job = strcmp(cmd, "jobs") != 0 && strcmp(cmd, "dlq") != 0 &&

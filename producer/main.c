@@ -57,6 +57,7 @@ typedef struct producer {
     long long started_ms, drawn_ms;
     int drawn;                 /* the bar is on screen */
     int cancelled;             /* mtctl cancel stopped the submission */
+    int deleted;               /* ... or mtctl delete */
     struct {
         mt_metric_t *tasks, *bytes, *unacked, *windows, *pending, *paused;
     } m;
@@ -65,7 +66,8 @@ typedef struct producer {
 static _Noreturn void usage(const char *reason) {
     FILE *out = reason ? stderr : stdout;
     if (reason) { /* the error alone: the full text is one --help away */
-        fprintf(stderr, "mt-producer: %s\nTry 'mt-producer --help' for more information.\n", reason);
+        if (*reason) fprintf(stderr, "mt-producer: %s\n", reason); /* "": getopt said it */
+        fprintf(stderr, "Try 'mt-producer --help' for more information.\n");
         exit(1);
     }
     fprintf(out,
@@ -78,8 +80,9 @@ static _Noreturn void usage(const char *reason) {
         "  -j, --job ID            job id (default: generated); refused if it exists\n"
         "      --priority P        normal or high: high-priority jobs go to their own\n"
         "                          topic, which workers drain first\n"
-        "  -f, --follow            FILE (or -) never ends: follow it like tail -F\n"
-        "                          (from its start, across rotation and truncation)\n"
+        "  -f, --follow            the input (one FILE, or -) never ends: follow it\n"
+        "                          like tail -F (from its start, across rotation\n"
+        "                          and truncation)\n"
         "      --listen HOST:PORT  take lines from TCP clients (any number)\n"
         "      --stream NAME       with --follow/--listen: a job per time window,\n"
         "                          NAME.START_MS (mtctl windows NAME)\n"
@@ -98,7 +101,8 @@ static _Noreturn void usage(const char *reason) {
         "      --max-task-bytes N  hard limit on a task (default %d; keep it below\n"
         "                          the broker's message size limit)\n"
         "      --args JSON         arguments for the op, a JSON object; the options\n"
-        "                          below set its keys\n"
+        "                          of each op below set its keys\n"
+        MT_SERVICE_HELP
         "stats:\n"
         "      --column K          read field K (from 1) of delimited lines\n"
         "      --delimiter C       the field delimiter (default ,)\n"
@@ -112,7 +116,7 @@ static _Noreturn void usage(const char *reason) {
         "      --max-output N      most bytes a task's program may print (524288)\n"
         "      --merge M           concat (outputs in task order), sum (JSON numbers\n"
         "                          added by key) or json (JSON values merged)\n"
-        MT_SERVICE_HELP "%s\nOps:\n",
+        "\n%s\nOps (with those of plugins given before --help):\n",
         DEFAULT_TASK_BYTES, DEFAULT_MAX_TASK_BYTES, MT_CONFIG_HELP);
     for (const mt_op_t *const *op = mt_op_all(); *op; op++)
         fprintf(out, "  %-12s %s\n", (*op)->name, (*op)->summary);
@@ -252,18 +256,21 @@ static void draw_progress(producer_t *p, int last) {
     p->drawn_ms = now;
 }
 
-/* Once a second: has the job been cancelled (mtctl cancel)? Then reading
- * stops; what was sent is skipped by the workers. */
+/* Once a second: has the job been cancelled (mtctl cancel) or deleted
+ * (mtctl delete)? Then reading stops; what was sent is skipped by the
+ * workers, or dropped by the aggregator. */
 static int job_cancelled(producer_t *p) {
     long long now = mt_clock_ms();
     if (!p->redis || now - p->checked_ms < 1000) return 0;
     p->checked_ms = now;
     json_t *job = NULL;
     char err[256];
-    int cancelled = 0;
-    if (mt_store_job(p->redis, p->job, &job, err, sizeof err) > 0) {
+    int cancelled = 0, found = mt_store_job(p->redis, p->job, &job, err, sizeof err);
+    if (found > 0) {
         const char *state = json_string_value(json_object_get(job, "state"));
         cancelled = state && strcmp(state, "cancelled") == 0;
+    } else if (found == 0) {
+        cancelled = p->deleted = 1;
     }
     json_decref(job);
     p->cancelled |= cancelled;
@@ -272,8 +279,8 @@ static int job_cancelled(producer_t *p) {
 
 static int stopped_by_cancel(producer_t *p, char *err, size_t errsize) {
     snprintf(p->produce_error, sizeof p->produce_error,
-             "job %s was cancelled; stopped after %llu task(s)", p->job,
-             (unsigned long long)p->produced);
+             "job %s was %s; stopped after %llu task(s)", p->job,
+             p->deleted ? "deleted" : "cancelled", (unsigned long long)p->produced);
     snprintf(err, errsize, "%s", p->produce_error);
     return -1;
 }
@@ -578,6 +585,7 @@ static int run_stream(producer_t *p, mt_redis_t *redis, mt_source_t *src,
             rc = -1;
             break;
         }
+        if (lines.len) mt_metric_add(p->m.bytes, (double)lines.len);
         now = mt_wall_ms();
         long long window = now - now % o->window_ms;
         st.unassigned = lines.len; /* read after the window ended: the next one's */
@@ -765,11 +773,14 @@ int main(int argc, char **argv) {
             if (mt_parse_long(optarg, 1, 1L << 30, &max_bytes) != 0)
                 usage("--max-task-bytes takes a positive whole number");
             break;
-        case MT_OPT_HELP: usage(NULL); break;
+        case MT_OPT_HELP: /* list the ops of the plugins given so far too */
+            mt_config_load_plugins(&p.cfg, err, sizeof err);
+            usage(NULL);
+            break;
         case MT_OPT_VERSION:
             mt_config_print_version(stdout, "mt-producer");
             return 0;
-        case '?': usage("unknown option");
+        case '?': usage("");
         default:
             rc = mt_config_option(&p.cfg, opt, optarg, err, sizeof err);
             if (rc == 2) return 0;

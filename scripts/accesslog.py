@@ -60,10 +60,13 @@ def main():
     out = sys.stdout.buffer
     start = time.monotonic()
     sent = 0
+    total = round(a.rate * a.seconds) if a.seconds else None  # exactly rate x seconds
     try:
-        while not a.seconds or time.monotonic() - start < a.seconds:
+        while total is None or sent < total:
             # as many lines as the rate allows by now, then a short sleep
             due = int((time.monotonic() - start) * a.rate) + 1
+            if total is not None:
+                due = min(due, total)
             while sent < due:
                 out.write(next(lines))
                 sent += 1

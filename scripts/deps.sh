@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="build-essential pkg-config librdkafka-dev libhiredis-dev libjansson-dev
-  libmicrohttpd-dev libcunit1-dev redis-server kcat valgrind clang libclang-rt-14-dev python3 maven
+  libmicrohttpd-dev libcunit1-dev redis-server kcat valgrind clang libclang-rt-14-dev python3 python3-venv maven
   default-jre-headless docker-compose"
 
 missing=""
