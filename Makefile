@@ -4,6 +4,7 @@
 #   make demo       install what is missing, start Kafka and Redis, run a real job
 #   make test       install what is missing, start services, run every test
 #   make up / down  start / stop the local Kafka broker and Redis server
+#   make bench      microtask against PySpark, Celery and Kafka alone: docs/BENCHMARKS.md
 #   make install    install the programs (PREFIX=/usr/local, DESTDIR)
 
 CC      ?= cc
@@ -77,15 +78,17 @@ down:
 
 # ---- tests ----
 # make test: unit tests, the same under valgrind and under ASan/UBSan, a
-# short fuzzing run of the decoders, the compose files checked, then the
-# integration tests against the real broker and Redis. SUITE=name runs one
-# unit suite.
+# short fuzzing run of the decoders, the compose files checked, the
+# integration tests against the real broker and Redis, then the benchmark
+# on small inputs (its results checked, not its speeds). SUITE=name runs
+# one unit suite.
 test: deps
 	@$(MAKE) --no-print-directory all $(BIN)/unit-tests
 	@scripts/services.sh up
 	$(BIN)/unit-tests $(SUITE)
 	@$(MAKE) --no-print-directory valgrind asan fuzz check-compose
 	python3 -m pytest -q tests/integration
+	@$(MAKE) --no-print-directory bench-smoke
 
 unit: $(BIN)/unit-tests
 	$(BIN)/unit-tests $(SUITE)

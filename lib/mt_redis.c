@@ -17,7 +17,7 @@ struct mt_redis {
     int db;
     char user[128];     /* a Redis 6 ACL user, or empty: the default user */
     char password[256];
-    char shown[300];
+    char shown[512];    /* host, port, db and user: room for all of them */
     int timeout_ms;
     redisContext *c;
     struct {
