@@ -85,7 +85,9 @@ kafka_jars() {
 
 # The java command line for the broker and its tools (as Kafka's own start scripts set it).
 java_cmd() { # java_cmd LOG4J_CONFIG_FILE: sets the array JAVA
-    JAVA=(java -Xmx512m -Xms256m -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+    # 1 GB: the tests and benchmarks leave thousands of partitions behind,
+    # and a broker short of heap pauses long enough to be fenced (below).
+    JAVA=(java -Xmx1g -Xms256m -XX:+UseG1GC -XX:MaxGCPauseMillis=20
         -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent
         -Djava.awt.headless=true "-Dlog4j.configuration=file:$RUN/$1" -cp "$LIBS/*")
 }
@@ -110,6 +112,11 @@ offsets.topic.replication.factor=1
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
+# One node is its own controller: a missed heartbeat under load (two busy
+# cores) would fence it and leave every partition without a leader for a
+# moment. Allow long pauses before that.
+broker.session.timeout.ms=30000
+broker.heartbeat.interval.ms=2000
 EOF
     # The broker logs to stdout (redirected to kafka.log); the tools only say what went wrong.
     printf '%s\n' 'log4j.rootLogger=INFO, out' \

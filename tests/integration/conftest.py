@@ -30,7 +30,7 @@ def _answers(host, port):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def services():
+def services_up():
     for name, addr in (("Kafka", BROKERS), ("Redis", REDIS.split("/")[0])):
         host, port = addr.rsplit(":", 1)
         if not _answers(host, int(port)):
@@ -38,6 +38,12 @@ def services():
     for prog in ("mt-producer", "mt-consumer", "mt-aggregator", "mtctl"):
         if not os.access(os.path.join(BIN, prog), os.X_OK):
             pytest.exit(f"bin/{prog} is missing: run `make` first", 2)
+    yield
+    # Each test made topics of its own: thousands of partitions, which a
+    # small local broker should not keep carrying into the next run.
+    if BROKERS == "127.0.0.1:9092":
+        subprocess.run([os.path.join(ROOT, "scripts", "services.sh"), "topics", "--delete",
+                        "--topic", r"test\..*"], capture_output=True, timeout=300)
 
 
 class Cluster:
