@@ -595,6 +595,11 @@ int main(int argc, char **argv) {
             a.merged, a.duplicates, a.completed, a.stale);
     status = 0;
 out:
+    if (status != 0 && mt_stop_requested && !a.consumer) {
+        /* SIGTERM before it could start: nothing was taken, nothing lost */
+        mt_info("stopped before joining the group (%s)", err);
+        status = 0;
+    }
     if (status != 0) mt_err("%s", err);
     int unclean = a.consumer && mt_kafka_consumer_close(a.consumer, CLOSE_TIMEOUT_MS) != 0;
     if (unclean)

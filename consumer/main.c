@@ -123,10 +123,12 @@ int main(int argc, char **argv) {
 
     worker_t *w = worker_new(&cfg, &opts, err, sizeof err);
     if (!w) {
-        mt_err("%s", err);
+        /* SIGTERM before it could start: nothing was taken, nothing lost */
+        if (mt_stop_requested) mt_info("stopped before joining the group (%s)", err);
+        else mt_err("%s", err);
         mt_metrics_reset();
         mt_config_free(&cfg);
-        return 1;
+        return mt_stop_requested ? 0 : 1;
     }
     int status = worker_run(w, &mt_stop_requested) == 0 ? 0 : 1;
     worker_destroy(w);

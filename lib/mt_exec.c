@@ -153,6 +153,12 @@ _Noreturn static void child_exec(plan_t *p, const int fd[3], int report) {
     setpgid(0, 0); /* the parent does it too; whoever is first wins */
     /* if the worker dies (even SIGKILL), so does the program */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* Below the worker's own priority: programs that spin (or flood their
+     * output) on every core must not starve the worker's poll loop and
+     * librdkafka's heartbeats, or the group would drop it and hand the
+     * task on, again and again. */
+    if (nice(10) == -1) { /* at the lowest priority already: fine */
+    }
     /* The pipe ends are all above 2, so no dup2 clobbers another; the
      * copies lose close-on-exec, the originals keep it. */
     for (int k = 0; k < 3 && !e; k++)

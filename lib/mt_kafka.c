@@ -10,6 +10,7 @@
 
 #include "mt_clock.h"
 #include "mt_log.h"
+#include "mt_signal.h"
 #include "mt_metrics.h"
 
 /* librdkafka's own log lines join ours, at a matching level. */
@@ -304,6 +305,24 @@ static int topic_state(rd_kafka_t *rk, const char *topic, int timeout_ms,
     return n;
 }
 
+/* topic_state, asked again each second until deadline (the broker may be
+ * starting), and given up at once when a signal asks the program to stop,
+ * so SIGTERM during start-up is not held up by a broker that is down. */
+static int topic_state_by(rd_kafka_t *rk, const char *topic, long long deadline,
+                          int *leaderless, char *err, size_t errsize) {
+    for (;;) {
+        long long left = deadline - mt_clock_ms();
+        int n = topic_state(rk, topic, left < 1000 ? (left > 0 ? (int)left : 1) : 1000,
+                            leaderless, err, errsize);
+        if (n >= 0) return n;
+        if (mt_stop_requested) {
+            snprintf(err, errsize, "stopped while waiting for the broker");
+            return -1;
+        }
+        if (mt_clock_ms() >= deadline) return -1;
+    }
+}
+
 int mt_kafka_partition_count(rd_kafka_t *rk, const char *topic,
                              int timeout_ms, char *err, size_t errsize) {
     int leaderless;
@@ -383,8 +402,7 @@ int mt_kafka_ensure_topics(rd_kafka_t *rk, const mt_config_t *cfg,
     int leaderless;
     if (ntopics > 16) ntopics = 16;
     for (size_t k = 0; k < ntopics; k++) {
-        int n = topic_state(rk, topics[k], timeout_ms, &leaderless, err,
-                            errsize);
+        int n = topic_state_by(rk, topics[k], deadline, &leaderless, err, errsize);
         if (n < 0) return -1;
         if (n == 0) missing[nmissing++] = topics[k];
     }
@@ -394,8 +412,7 @@ int mt_kafka_ensure_topics(rd_kafka_t *rk, const mt_config_t *cfg,
     /* A new topic takes a moment to get leaders everywhere. */
     for (size_t k = 0; k < nmissing; k++) {
         for (;;) {
-            int n = topic_state(rk, missing[k], timeout_ms, &leaderless, err,
-                                errsize);
+            int n = topic_state_by(rk, missing[k], deadline, &leaderless, err, errsize);
             if (n < 0) return -1;
             if (n > 0 && !leaderless) break;
             if (mt_clock_ms() >= deadline) {

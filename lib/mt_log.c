@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "mt_log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,6 +53,14 @@ static void json_escape(char *out, size_t size, const char *s) {
 
 void mt_log_init(const char *progname) {
     if (progname) log_progname = progname;
+    /* Started with stdin, stdout or stderr closed (`prog <&-`), the first
+     * pipe or socket opened would take that number and be read as input
+     * or written to as output. /dev/null holds the place instead. */
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+        int null = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+        if (null >= 0 && null != fd) close(null); /* fd was not the lowest free */
+    }
 }
 
 void mt_log_write(int level, const char *fmt, ...) {

@@ -11,7 +11,9 @@ enum { MT_LOG_ERROR = 0, MT_LOG_WARN = 1, MT_LOG_INFO = 2, MT_LOG_DEBUG = 3 };
 /* The current verbosity: messages above it are dropped. Default MT_LOG_INFO. */
 extern int mt_log_level;
 
-/* Sets the program name shown in every line (the pointer is kept). */
+/* Sets the program name shown in every line (the pointer is kept), and
+ * opens /dev/null on stdin, stdout or stderr if the program was started
+ * with one of them closed. */
 void mt_log_init(const char *progname);
 
 /* Chooses the line format: "text" (the default: time, program[pid],

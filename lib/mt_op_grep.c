@@ -54,8 +54,33 @@ static int read_args(const json_t *args, grep_args_t *a, char *err,
     return 0;
 }
 
+/* Back-references (\1 ... \9) are a GNU extension to extended regular
+ * expressions, and matching them can take exponential time: one such
+ * pattern would hold a worker's threads for good. Outside a bracket
+ * expression, where a backslash is literal. */
+static int has_backreference(const char *p) {
+    for (int in_bracket = 0; *p; p++) {
+        if (in_bracket) {
+            if (*p == ']' && in_bracket > 1) in_bracket = 0;
+            else in_bracket++;
+        } else if (*p == '[') {
+            in_bracket = 1; /* a ']' right after '[' (or '[^') is literal */
+            if (p[1] == '^') p++;
+        } else if (*p == '\\' && p[1]) {
+            if (p[1] >= '1' && p[1] <= '9') return 1;
+            p++;
+        }
+    }
+    return 0;
+}
+
 static int compile(const grep_args_t *a, regex_t *re, char *err,
                    size_t errsize) {
+    if (has_backreference(a->pattern)) {
+        snprintf(err, errsize, "grep: back-references (\\1 to \\9) are not part of POSIX "
+                 "extended regular expressions and can take exponential time");
+        return -1;
+    }
     int flags = REG_EXTENDED | REG_NOSUB | (a->ignore_case ? REG_ICASE : 0);
     int rc = regcomp(re, a->pattern, flags);
     if (rc != 0) {

@@ -9,13 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "mt_clock.h"
 
-#define MAX_CLIENTS 256
+/* Clients served at once; more wait in the listen backlog (not refused,
+ * so nothing they send is lost) until one of these leaves. */
+#define MAX_CLIENTS 1024
 #define READ_CHUNK 65536
 #define FILE_POLL_MS 50 /* how often an idle followed file is looked at */
 
@@ -38,6 +41,8 @@ struct mt_source {
     int port;
     feed_t clients[MAX_CLIENTS];
     int nclients;
+    int out_of_fds;       /* accept failed for want of descriptors: wait for
+                           * a client to leave before accepting again */
 };
 
 static mt_source_t *alloc(kind_t kind) {
@@ -149,6 +154,13 @@ mt_source_t *mt_source_listen(const char *hostport, char *err, size_t errsize) {
         snprintf(err, errsize, "--listen %s: %s", hostport, gai_strerror(rc));
         return NULL;
     }
+    /* Room for MAX_CLIENTS sockets: the soft limit (often 1024) up to the
+     * hard one, as servers do. Short of it, clients wait (out_of_fds). */
+    struct rlimit fds;
+    if (getrlimit(RLIMIT_NOFILE, &fds) == 0 && fds.rlim_cur < MAX_CLIENTS + 256) {
+        fds.rlim_cur = fds.rlim_max < MAX_CLIENTS + 256 ? fds.rlim_max : MAX_CLIENTS + 256;
+        setrlimit(RLIMIT_NOFILE, &fds);
+    }
     mt_source_t *s = alloc(SRC_LISTEN);
     int fd = -1;
     for (struct addrinfo *a = ai; a && s; a = a->ai_next) {
@@ -156,7 +168,7 @@ mt_source_t *mt_source_listen(const char *hostport, char *err, size_t errsize) {
         if (fd < 0) continue;
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 64) == 0) break;
+        if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0) break;
         close(fd);
         fd = -1;
     }
@@ -185,6 +197,7 @@ static void drop_client(mt_source_t *s, int k, mt_buf_t *out, int *lines) {
     close(s->clients[k].fd);
     mt_buf_free(&s->clients[k].partial);
     s->clients[k] = s->clients[--s->nclients];
+    s->out_of_fds = 0;
     memset(&s->clients[s->nclients], 0, sizeof s->clients[0]);
 }
 
@@ -192,7 +205,8 @@ static int read_listen(mt_source_t *s, mt_buf_t *out, int timeout_ms, char *err,
                        size_t errsize) {
     struct pollfd pfd[MAX_CLIENTS + 1];
     pfd[0].fd = s->listen_fd;
-    pfd[0].events = POLLIN;
+    /* full: leave the rest queued in the backlog, to be served later */
+    pfd[0].events = s->nclients < MAX_CLIENTS && !s->out_of_fds ? POLLIN : 0;
     for (int k = 0; k < s->nclients; k++) {
         pfd[k + 1].fd = s->clients[k].fd;
         pfd[k + 1].events = POLLIN;
@@ -218,14 +232,13 @@ static int read_listen(mt_source_t *s, mt_buf_t *out, int timeout_ms, char *err,
     }
     if (pfd[0].revents & POLLIN) {
         int c;
-        while ((c = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
-            if (s->nclients == MAX_CLIENTS) {
-                close(c); /* full: the client sees the connection closed */
-                continue;
-            }
+        while (s->nclients < MAX_CLIENTS &&
+               (c = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
             s->clients[s->nclients].fd = c;
             s->nclients++;
         }
+        if (s->nclients < MAX_CLIENTS && (errno == EMFILE || errno == ENFILE))
+            s->out_of_fds = 1;
     }
     return lines;
 }

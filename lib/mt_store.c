@@ -43,8 +43,18 @@
     "  local total = tonumber(s[2])\n"                                         \
     "  local failed = tonumber(s[4]) or 0\n"                                   \
     "  if not total or (tonumber(s[3]) or 0) + failed < total then return 0 end\n" \
+    /* the counters can run ahead (a forged or corrupt task number beyond  \
+     * the total, counted before the total was known): complete only when  \
+     * every task below the total has its bit */                           \
+    "  local bits, full = job .. ':merged', math.floor(total / 8)\n"          \
+    "  local n = full > 0 and redis.call('BITCOUNT', bits, 0, full - 1) or 0\n" \
+    "  for i = full * 8, total - 1 do n = n + redis.call('GETBIT', bits, i) end\n" \
+    "  if n < total then return 0 end\n"                                       \
     "  local state = 'done'\n"                                                 \
-    "  if failed > 0 then state = 'done_with_errors' end\n"                    \
+    /* failed tasks, or a submission interrupted before the input's end */ \
+    "  if failed > 0 or redis.call('HEXISTS', job, 'note') == 1 then\n"       \
+    "    state = 'done_with_errors'\n"                                         \
+    "  end\n"                                                                 \
     "  redis.call('HSET', job, 'state', state, 'finished_ms', now)\n"          \
     "  redis.call('PUBLISH', '" MT_STORE_DONE_CHANNEL "', id)\n"               \
     /* a stream's window lives for its ttl once complete */                    \

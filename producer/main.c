@@ -883,7 +883,7 @@ int main(int argc, char **argv) {
     mt_redis_t *redis = mt_redis_new(p.cfg.redis, 5000, err, sizeof err);
     mt_split_t *split = NULL;
     char *buf = malloc(READ_SIZE);
-    int status = 1;
+    int status = 1, claimed = 0;
     if (!redis || !buf) goto out;
     p.redis = redis;
     if (!(p.rk = mt_kafka_producer_new(&p.cfg, 1, on_delivery, &p, err, sizeof err)))
@@ -927,6 +927,7 @@ int main(int argc, char **argv) {
                  "it with: mtctl delete %s)", p.job, p.job);
         goto out;
     }
+    claimed = 1;
     if (p.topic != p.cfg.tasks_topic || p.deadline_ms) {
         char when[24];
         snprintf(when, sizeof when, "%lld", (long long)p.deadline_ms);
@@ -979,6 +980,12 @@ fail_job:
     }
     err[0] = '\0';
 out:
+    if (status != 0 && mt_stop_requested && !claimed) {
+        /* SIGTERM before any job existed: nothing was submitted */
+        mt_info("stopped before submitting (%s)", err);
+        status = 0;
+        err[0] = '\0';
+    }
     if (status != 0 && err[0]) mt_err("%s", err);
     if (p.rk) {
         int left = mt_kafka_flush(p.rk, status == 0 ? 1000 : 10000);

@@ -67,7 +67,9 @@ def main():
           f"max {full[-1]} ms")
     if rss:
         print(f"producer RSS: first {rss[0]} kB, max {max(rss)} kB, last {rss[-1]} kB "
-              f"({len(rss)} samples)")
+              f"({len(rss)} samples, one a second)")
+        step = max(1, len(rss) // 10)
+        print("producer RSS over the run (kB): " + " ".join(str(x) for x in rss[::step]))
 
 
 def redis_args():

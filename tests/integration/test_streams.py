@@ -3,6 +3,7 @@ arrival time, each window's result checked against an independent count of
 exactly the lines sent into it."""
 import json
 import os
+import resource
 import socket
 import subprocess
 import threading
@@ -164,6 +165,40 @@ def test_listen_many_clients_lines_whole(stream_cluster):
     assert merged == as_json_keys(want)
     # window results expire after their ttl
     assert wait_until(lambda: not windows(c, stream), 20), "windows did not expire"
+
+
+def test_listen_more_clients_than_served_at_once(stream_cluster):
+    """1,200 clients connected at once (more than the 1,024 served): those
+    beyond wait to be accepted, none is dropped, every line counts."""
+    c = stream_cluster
+    stream = f"{c.run}-crowd"
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    p = start_producer(c, ["--op", "wordcount", "--listen", f"127.0.0.1:{port}",
+                           "--stream", stream, "--window", "1h"])
+    assert wait_until(lambda: b"listening" in open(p.log_path, "rb").read(), 30)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1500:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(1200)]
+    for k, conn in enumerate(conns):
+        conn.sendall(b"client%d\n" % (k % 7))
+    for conn in conns:
+        conn.close()
+    want = count_words(b"".join(b"client%d\n" % (k % 7) for k in range(1200)))
+    time.sleep(2)
+    p.terminate()
+    assert p.wait(30) == 0
+    got = {}
+    assert wait_until(lambda: (got.clear() or got.update(windows(c, stream))) is None and
+                      got and all(r["state"] == "done" for r in got.values()), 60)
+    merged = {}
+    for r in got.values():
+        for word, n in r["counts"].items():
+            merged[word] = merged.get(word, 0) + n
+    assert merged == as_json_keys(want)
 
 
 def test_backpressure_pauses_reading(tmp_path):

@@ -201,7 +201,7 @@ static void test_timeout(void) {
     long long took = mt_clock_ms() - t0;
     CHECKF(rc == -1 && strcmp(err, "program timed out after 200 ms") == 0,
            "rc %d, err \"%.200s\"", rc, err);
-    CHECKF(took >= 200 && took < 1000, "took %lld ms", took);
+    CHECKF(took >= 200 && took < 4000, "took %lld ms", took); /* not sleep's 5 s */
 
     /* The whole group dies, a background process of the shell included. */
     const char *const group[] = {"sleep 30 & echo $!; wait", NULL};
@@ -210,7 +210,7 @@ static void test_timeout(void) {
     took = mt_clock_ms() - t0;
     CHECKF(rc == -1 && strcmp(err, "program timed out after 300 ms") == 0,
            "rc %d, err \"%.200s\"", rc, err);
-    CHECKF(took < 1300, "took %lld ms", took);
+    CHECKF(took < 5000, "took %lld ms", took); /* not the background's 30 s */
     int pid = out.len ? atoi(out.data) : 0;
     CHECKF(pid > 0 && pid_dead(pid), "background sleep \"%.200s\" still alive",
            out.data ? out.data : "");
@@ -372,7 +372,7 @@ static void test_background_process(void) {
         long long took = mt_clock_ms() - t0;
         CHECKF(rc == 0 && strcmp(out.data ? out.data : "", "hi\n") == 0,
                "timeout %lld: rc %d, err \"%.200s\"", timeouts[k], rc, err);
-        CHECKF(took < 500, "timeout %lld: took %lld ms", timeouts[k], took);
+        CHECKF(took < 5000, "timeout %lld: took %lld ms", timeouts[k], took); /* not 10 s */
     }
     const char *const pid[] = {"sh", "-c", "sleep 30 & echo $!", NULL};
     mt_buf_reset(&out);
@@ -397,7 +397,9 @@ static void test_closes_pipes_then_runs(void) {
     long long took = mt_clock_ms() - t0;
     CHECKF(rc == -1 && strcmp(err, "program exited with status 4") == 0,
            "rc %d, err \"%.200s\"", rc, err);
-    CHECKF(took >= 300 && took < 1000, "took %lld ms", took);
+    /* waited for its exit, not its pipes' closing; the status proves it
+     * was not the 5 s timeout that ended it, whatever the machine's load */
+    CHECKF(took >= 300, "took %lld ms", took);
     rc = run(argv, 0, 100, 0, NULL, 0, &out, err, sizeof err);
     CHECKF(rc == -1 && strcmp(err, "program timed out after 100 ms") == 0,
            "rc %d, err \"%.200s\"", rc, err);

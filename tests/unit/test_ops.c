@@ -280,6 +280,27 @@ static void test_grep(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "bad pattern"));
     json_decref(bad);
     CU_ASSERT_EQUAL(op->check_args(NULL, err, sizeof err), -1);
+    /* back-references could run for ever: refused; a backslash-digit inside
+     * brackets is two literal characters, and \\1 a backslash then 1 */
+    static const struct {
+        const char *args;
+        int rc;
+    } refs[] = {
+        {"{\"pattern\":\"(a|a)*\\\\1b\"}", -1},
+        {"{\"pattern\":\"(.*)\\\\9\"}", -1},
+        {"{\"pattern\":\"[\\\\1]x\"}", 0},
+        {"{\"pattern\":\"[]\\\\1]x\"}", 0},
+        {"{\"pattern\":\"a\\\\\\\\1\"}", 0},
+    };
+    for (size_t k = 0; k < sizeof refs / sizeof refs[0]; k++) {
+        json_t *a = json_loads(refs[k].args, 0, &jerr);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+        err[0] = '\0';
+        int rc = op->check_args(a, err, sizeof err);
+        CHECKF(rc == refs[k].rc && (rc == 0 || strstr(err, "back-references")),
+               "%s: rc %d (%s)", refs[k].args, rc, err);
+        json_decref(a);
+    }
 }
 
 /* ---- exec ---- */
