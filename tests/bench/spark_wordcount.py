@@ -12,6 +12,8 @@ from operator import add
 
 from pyspark import SparkConf, SparkContext
 
+# The same table as tests/integration/wordcount.py, repeated here: this file
+# runs inside the benchmark's virtual environment and Spark's workers.
 SEPARATORS = bytes(range(0x20)) + b"\x7f " + b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 TABLE = bytearray(range(256))
 for b in SEPARATORS:

@@ -127,6 +127,18 @@ def test_followed_file_rotated_and_truncated(stream_cluster, tmp_path):
     assert merged == as_json_keys(count_words(*written))
 
 
+def merged_word_counts(c, stream):
+    """Once every window of a wordcount stream is done: their counts added."""
+    got = {}
+    assert wait_until(lambda: (got.clear() or got.update(windows(c, stream))) is None and
+                      got and all(r["state"] == "done" for r in got.values()), 60)
+    merged = {}
+    for r in got.values():
+        for word, n in r["counts"].items():
+            merged[word] = merged.get(word, 0) + n
+    return merged
+
+
 def test_listen_many_clients_lines_whole(stream_cluster):
     c = stream_cluster
     stream = f"{c.run}-tcp"
@@ -154,13 +166,7 @@ def test_listen_many_clients_lines_whole(stream_cluster):
     time.sleep(1.5)
     p.terminate()
     assert p.wait(30) == 0
-    got = {}
-    assert wait_until(lambda: (got.clear() or got.update(windows(c, stream))) is None and
-                      got and all(r["state"] == "done" for r in got.values()), 60)
-    merged = {}
-    for r in got.values():
-        for word, n in r["counts"].items():
-            merged[word] = merged.get(word, 0) + n
+    merged = merged_word_counts(c, stream)
     want = count_words(b"".join(b"%s-w%d\n" % (n, i % 10) for n in names for i in range(400)))
     assert merged == as_json_keys(want)
     # window results expire after their ttl
@@ -191,13 +197,7 @@ def test_listen_more_clients_than_served_at_once(stream_cluster):
     time.sleep(2)
     p.terminate()
     assert p.wait(30) == 0
-    got = {}
-    assert wait_until(lambda: (got.clear() or got.update(windows(c, stream))) is None and
-                      got and all(r["state"] == "done" for r in got.values()), 60)
-    merged = {}
-    for r in got.values():
-        for word, n in r["counts"].items():
-            merged[word] = merged.get(word, 0) + n
+    merged = merged_word_counts(c, stream)
     assert merged == as_json_keys(want)
 
 
