@@ -1021,9 +1021,7 @@ int main(int argc, char **argv) {
         if (d < 0) fprintf(stderr, "mtctl: %s\n", err);
         else if (d == 0) fprintf(stderr, "mtctl: no job \"%s\"\n", id);
         rc = d > 0 ? 0 : EXIT_ERROR;
-    } else {
-        usage("unknown command");
-    }
+    } /* an unknown command was refused above */
     mt_redis_destroy(r);
     mt_config_free(&cfg);
     return rc;

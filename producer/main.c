@@ -295,18 +295,16 @@ static int read_input(producer_t *p, mt_split_t *split, const char *path,
     }
     int rc = 0;
     while (!mt_stop_requested) {
+        if (job_cancelled(p)) { /* it asks Redis at most once a second */
+            rc = stopped_by_cancel(p, err, errsize);
+            break;
+        }
         /* A quiet pipe must not hide a cancel: wait for bytes a second at a
          * time (a regular file is always ready). */
         struct pollfd ready = {.fd = fd, .events = POLLIN};
         int waited = poll(&ready, 1, 1000);
         if (waited < 0 && errno == EINTR) continue;
-        if (waited == 0) {
-            if (job_cancelled(p)) {
-                rc = stopped_by_cancel(p, err, errsize);
-                break;
-            }
-            continue;
-        }
+        if (waited == 0) continue;
         ssize_t n = read(fd, buf, READ_SIZE);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
@@ -322,10 +320,6 @@ static int read_input(producer_t *p, mt_split_t *split, const char *path,
         p->bytes_read += (unsigned long long)n;
         mt_metric_add(p->m.bytes, (double)n);
         draw_progress(p, 0);
-        if (job_cancelled(p)) {
-            rc = stopped_by_cancel(p, err, errsize);
-            break;
-        }
     }
     /* A file's end is always a task boundary: words never join across files. */
     if (rc == 0 && mt_split_flush(split, err, errsize) != 0) rc = -1;

@@ -164,6 +164,13 @@ def shared_cluster(tmp_path_factory):
     c.close()
 
 
+def free_port():
+    """A loopback TCP port nothing listens on (just now)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def wait_until(cond, timeout, step=0.1):
     end = time.time() + timeout
     while time.time() < end:

@@ -4,23 +4,16 @@ a forged task number counted before a job's total is known, a grep pattern
 that could run for ever, more TCP clients than are served at once."""
 import os
 import signal
-import socket
 import subprocess
 import time
 
-from conftest import BIN, BROKERS, job_state, progress, wait_until
-
-
-def closed_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import BIN, BROKERS, free_port, job_state, progress, wait_until
 
 
 def test_sigterm_while_the_broker_is_unreachable(cluster):
     """Started while Kafka is down, every program still stops at once on
     SIGTERM, with exit 0: it had taken no work."""
-    env = dict(cluster.env, MT_BROKERS=f"127.0.0.1:{closed_port()}")
+    env = dict(cluster.env, MT_BROKERS=f"127.0.0.1:{free_port()}")
     procs = [subprocess.Popen([os.path.join(BIN, prog)], env=env, stdin=subprocess.PIPE,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
              for prog in ("mt-consumer", "mt-aggregator")]

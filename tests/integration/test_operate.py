@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import BIN, Cluster, job_state, progress, wait_until
+from conftest import BIN, Cluster, free_port, job_state, progress, wait_until
 from test_failures import check_exact, lines_file, submit_sleep
 from wordcount import ROOT, count_words
 
@@ -292,9 +292,7 @@ def redis_with_password(tmp_path):
     server = shutil.which("redis-server")
     if not server:
         pytest.fail("redis-server is not installed")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     p = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1",
                           "--requirepass", "s3cret:pw", "--save", "", "--appendonly", "no",
                           "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)

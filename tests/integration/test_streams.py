@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import REDIS, Cluster, wait_until
+from conftest import REDIS, Cluster, free_port, wait_until
 from wordcount import as_json_keys, count_words
 
 WINDOW_MS = 1000
@@ -142,10 +142,7 @@ def merged_word_counts(c, stream):
 def test_listen_many_clients_lines_whole(stream_cluster):
     c = stream_cluster
     stream = f"{c.run}-tcp"
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
+    port = free_port()
     p = start_producer(c, ["--op", "wordcount", "--listen", f"127.0.0.1:{port}",
                            "--stream", stream, "--window", "1s", "--ttl", "8s"])
     assert wait_until(lambda: b"listening" in open(p.log_path, "rb").read(), 30)
@@ -178,10 +175,7 @@ def test_listen_more_clients_than_served_at_once(stream_cluster):
     beyond wait to be accepted, none is dropped, every line counts."""
     c = stream_cluster
     stream = f"{c.run}-crowd"
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
+    port = free_port()
     p = start_producer(c, ["--op", "wordcount", "--listen", f"127.0.0.1:{port}",
                            "--stream", stream, "--window", "1h"])
     assert wait_until(lambda: b"listening" in open(p.log_path, "rb").read(), 30)
